@@ -1,0 +1,111 @@
+"""Configuration and metadata of the write path.
+
+Log rows themselves live in the partitioned `logs` table, which Django does not manage
+(see ingest/store/schema.py); `Container` is the small table every label/name/image filter
+resolves through before touching `logs`.
+"""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(max_length=128, unique=True, allow_unicode=False)
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        VIEWER = "viewer"
+        ADMIN = "admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique")]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Driver(models.Model):
+    """One configured ingest endpoint; `manage.py ingest` starts a listener per enabled driver."""
+
+    class Kind(models.TextChoices):
+        ZMQ = "zmq", "zmq-logger (ZeroMQ SUB)"
+        HTTP = "http", "HTTP push (JSON / NDJSON)"
+        GELF = "gelf", "GELF (UDP/TCP)"
+        FLUENTD = "fluentd", "fluentd forward"
+        SYSLOG = "syslog", "syslog (UDP/TCP)"
+        SPLUNK = "splunk", "Splunk HEC"
+        JOURNAL = "journal", "systemd-journal-upload"
+        PLUGIN = "plugin", "Logsite Docker plugin"
+
+    name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # e.g. tcp://0.0.0.0:6362 (zmq), 0.0.0.0:8514 (http), udp://0.0.0.0:12201
+    bind = models.CharField(max_length=255)
+    tenant = models.ForeignKey(
+        Tenant,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text="Tenant for lines from this driver. zmq frames carry their own tenant when left empty.",
+    )
+    # Only the hash is stored; the clear token is shown once when generated.
+    token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    token_hint = models.CharField(max_length=12, blank=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    options = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def set_new_token(self) -> str:
+        token = "lgs_" + secrets.token_urlsafe(32)
+        self.token_hash = hash_token(token)
+        self.token_hint = token[:8] + "…"
+        return token
+
+    def token_matches(self, token: str) -> bool:
+        return bool(self.token_hash) and secrets.compare_digest(self.token_hash, hash_token(token))
+
+
+class Container(models.Model):
+    """One row per (tenant, container id). `id` is the container key that partitions `logs`."""
+
+    tenant = models.CharField(max_length=128)
+    service = models.CharField(max_length=128, blank=True, default="")
+    container_id = models.CharField(max_length=128)
+    name = models.CharField(max_length=255, blank=True, default="")
+    image = models.CharField(max_length=512, blank=True, default="")
+    host = models.CharField(max_length=255, blank=True, default="")
+    labels = models.JSONField(default=dict, blank=True)
+    driver = models.ForeignKey(Driver, null=True, blank=True, on_delete=models.SET_NULL)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        db_table = "containers"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "container_id"], name="containers_tenant_cid"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "service"]),
+            models.Index(fields=["name"]),
+            models.Index(fields=["image"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.container_id[:12]

@@ -1,0 +1,131 @@
+"""Logsite settings. Everything a deployment changes comes from the environment (see README)."""
+
+from pathlib import Path
+
+from logsite.env import (
+    check_redis_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    load_or_create_secret,
+    parse_database_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("LOGSITE_DEBUG", False)
+LOGSITE_DATA_DIR = Path(env_str("LOGSITE_DATA_DIR", str(BASE_DIR / "var")))
+SECRET_KEY = env_str("LOGSITE_SECRET_KEY") or load_or_create_secret(LOGSITE_DATA_DIR / "secret_key")
+ALLOWED_HOSTS = env_list("LOGSITE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("LOGSITE_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_celery_beat",
+    "ingest",
+    "search",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "logsite.urls"
+ASGI_APPLICATION = "logsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/logsite")
+_db = parse_database_url(DATABASE_URL)
+_db["CONN_MAX_AGE"] = env_int("LOGSITE_DB_CONN_MAX_AGE", 0, minimum=0)
+# Parallel test runs (several checkouts on one machine) need distinct test databases.
+_db["TEST"] = {"NAME": env_str("LOGSITE_TEST_DB_NAME", "test_" + _db["NAME"])}
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = check_redis_url("REDIS_URL", env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": env_str("LOGSITE_CHANNEL_PREFIX", "logsite"),
+            "capacity": 1000,
+            "expiry": 30,
+        },
+    }
+}
+
+CELERY_BROKER_URL = check_redis_url("CELERY_BROKER_URL", env_str("CELERY_BROKER_URL", REDIS_URL))
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# --- ingest -------------------------------------------------------------------------------------
+LOGSITE_SPOOL_DIR = Path(env_str("LOGSITE_SPOOL_DIR", str(LOGSITE_DATA_DIR / "spool")))
+# Longer lines are truncated (and flagged), never dropped.
+LOGSITE_MAX_LINE_BYTES = env_int("LOGSITE_MAX_LINE_BYTES", 256 * 1024, minimum=1024)
+LOGSITE_BATCH_LINES = env_int("LOGSITE_BATCH_LINES", 5000, minimum=1, maximum=60000)
+LOGSITE_BATCH_WAIT_MS = env_int("LOGSITE_BATCH_WAIT_MS", 50, minimum=1)
+# Bounded so that an unackable flood (zmq, UDP) is counted as dropped instead of eating memory.
+LOGSITE_QUEUE_LINES = env_int("LOGSITE_QUEUE_LINES", 500_000, minimum=1000)
+LOGSITE_MAX_BODY_BYTES = env_int("LOGSITE_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
+LOGSITE_HASH_PARTITIONS = env_int("LOGSITE_HASH_PARTITIONS", 8, minimum=1, maximum=128)
+LOGSITE_PARTITION_DAYS_AHEAD = env_int("LOGSITE_PARTITION_DAYS_AHEAD", 2, minimum=1)
+# A driver's own timestamp outside [now - this, now + 1 h] is kept in attrs and replaced by receive time.
+LOGSITE_MAX_TS_AGE_DAYS = env_int("LOGSITE_MAX_TS_AGE_DAYS", 30, minimum=1)
+LOGSITE_DRIVER_POLL_SECONDS = env_int("LOGSITE_DRIVER_POLL_SECONDS", 5, minimum=1)
+LOGSITE_WRITER_NAME = env_str("LOGSITE_WRITER_NAME", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOGSITE_LOG_LEVEL", "INFO")},
+}
