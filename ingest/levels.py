@@ -20,7 +20,16 @@ SEVERITY_BY_NAME = {
     "debug": 7,
     "trace": 7,
 }
-NAME_BY_SEVERITY = {0: "emerg", 1: "alert", 2: "crit", 3: "error", 4: "warn", 5: "notice", 6: "info", 7: "debug"}
+NAME_BY_SEVERITY = {
+    0: "emerg",
+    1: "alert",
+    2: "crit",
+    3: "error",
+    4: "warn",
+    5: "notice",
+    6: "info",
+    7: "debug",
+}
 
 # Only the start of a line is looked at: levels sit near the front, and scanning a 256 KiB
 # line for a word would cost more than storing it.

@@ -1,0 +1,156 @@
+"""Normalisation, in one place, of every Record on its way to the store.
+
+Decisions made here (and only here):
+- text: lines are stored as valid UTF-8 without NUL. Invalid sequences become U+FFFD and NUL
+  becomes U+2400 (SYMBOL FOR NULL); in both cases the original bytes are kept in `raw` and a
+  flag says what happened, so the transformation is deterministic and reversible.
+- size: lines over LOGSITE_MAX_LINE_BYTES are cut at a character boundary, flagged TRUNCATED and
+  the original length is kept in attrs; nothing is dropped for being long.
+- time: the driver's own timestamp is kept (ns precision: µs in `ts`, the rest in `ts_ns`)
+  unless it is implausible, in which case the receive time is used and the original kept.
+- level: a driver-supplied severity wins; otherwise the start of the line is scanned.
+"""
+
+import json
+import re
+import time
+from dataclasses import dataclass
+
+from ingest.levels import severity_from_line
+from ingest.record import Record
+from ingest.store.schema import FLAG_INVALID_UTF8, FLAG_NUL_ESCAPED, FLAG_TRUNCATED, STREAM_CODES
+
+NUL_REPLACEMENT = "\u2400".encode()
+_FUTURE_SLACK_NS = 3600 * 10**9
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+@dataclass(slots=True)
+class Limits:
+    max_line_bytes: int
+    max_ts_age_ns: int
+
+
+@dataclass(slots=True, frozen=True)
+class ContainerMeta:
+    tenant: str
+    container_id: str
+    service: str
+    name: str
+    image: str
+    host: str
+    labels_json: str
+    driver_id: int | None
+
+
+@dataclass(slots=True)
+class Batch:
+    """Normalised rows plus the distinct containers they belong to.
+
+    rows: (meta_index, ts_ns, received_ns, stream, level, flags, line, attrs_json, raw)
+    """
+
+    metas: list[ContainerMeta]
+    rows: list[tuple]
+
+
+def _cut_utf8(data: bytes, limit: int) -> bytes:
+    cut = limit
+    # Step back over continuation bytes so the cut never splits a character.
+    while cut > 0 and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return data[:cut]
+
+
+def normalize_line(line: bytes | str, max_bytes: int) -> tuple[bytes, int, bytes | None, int]:
+    """Returns (utf8 text without NUL, flags, original bytes if lossy, original length)."""
+    if isinstance(line, str):
+        # surrogatepass keeps lone surrogates as (invalid) bytes; the UTF-8 check below then
+        # replaces them like any other invalid input instead of raising.
+        data = line.encode("utf-8", "surrogatepass")
+    else:
+        data = bytes(line)
+    size = len(data)
+    flags = 0
+    if size > max_bytes:
+        data = _cut_utf8(data, max_bytes)
+        flags |= FLAG_TRUNCATED
+    raw = None
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raw = data
+            data = data.decode("utf-8", "replace").encode("utf-8")
+            flags |= FLAG_INVALID_UTF8
+    if b"\x00" in data:
+        if raw is None:
+            raw = data
+        data = data.replace(b"\x00", NUL_REPLACEMENT)
+        flags |= FLAG_NUL_ESCAPED
+    return data, flags, raw, size
+
+
+def _clean_text(value: str, limit: int = 1024) -> str:
+    value = value.replace("\x00", "\u2400")
+    return value.encode("utf-8", "replace").decode("utf-8")[:limit] if value else value
+
+
+def dump_json(value: dict) -> str:
+    """JSON acceptable to Postgres jsonb (which refuses \\u0000 and lone surrogates)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    if "\\u0000" in text:
+        text = _JSON_NUL.sub(lambda m: m.group(1) + "\\u2400", text)
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def normalize_batch(records: list[Record], limits: Limits, now_ns: int | None = None) -> Batch:
+    now_ns = now_ns or time.time_ns()
+    oldest_ok = now_ns - limits.max_ts_age_ns
+    newest_ok = now_ns + _FUTURE_SLACK_NS
+    meta_index: dict[tuple, int] = {}
+    metas: list[ContainerMeta] = []
+    rows: list[tuple] = []
+    max_bytes = limits.max_line_bytes
+    for rec in records:
+        key = (rec.tenant, rec.container_id, rec.container_name, rec.service, rec.image, rec.driver_id)
+        idx = meta_index.get(key)
+        if idx is None:
+            idx = len(metas)
+            meta_index[key] = idx
+            metas.append(_container_meta(rec))
+        line, flags, raw, size = normalize_line(rec.line, max_bytes)
+        attrs = rec.attrs
+        if flags & FLAG_TRUNCATED:
+            attrs = dict(attrs or {}, _truncated_from_bytes=size)
+        received = rec.received_ns or now_ns
+        ts = rec.ts_ns
+        if ts is None:
+            ts = received
+        elif not oldest_ok <= ts <= newest_ok:
+            attrs = dict(attrs or {}, _driver_ts_ns=ts)
+            ts = received
+        level = rec.level
+        if level is None:
+            level = severity_from_line(line)
+        elif not 0 <= level <= 7:
+            level = None
+        stream = STREAM_CODES.get(rec.stream, 0)
+        rows.append((idx, ts, received, stream, level, flags, line, dump_json(attrs) if attrs else None, raw))
+    return Batch(metas, rows)
+
+
+def _container_meta(rec: Record) -> ContainerMeta:
+    tenant = _clean_text(rec.tenant or "default", 128).strip() or "default"
+    cid = _clean_text(rec.container_id or rec.container_name or rec.host or "-", 128)
+    name = _clean_text(rec.container_name, 255).lstrip("/")
+    return ContainerMeta(
+        tenant=tenant,
+        container_id=cid,
+        service=_clean_text(rec.service, 128),
+        name=name,
+        image=_clean_text(rec.image, 512),
+        host=_clean_text(rec.host, 255),
+        labels_json=dump_json({str(k): str(v) for k, v in rec.labels.items()}) if rec.labels else "{}",
+        driver_id=rec.driver_id,
+    )
