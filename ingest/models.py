@@ -33,6 +33,9 @@ class Membership(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant} ({self.role})"
+
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

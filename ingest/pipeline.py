@@ -107,7 +107,7 @@ class Pipeline:
             deadline = time.monotonic() + idle_timeout
             while True:
                 n = len(self._records)
-                if n >= self.batch_lines or self._closed and n:
+                if n >= self.batch_lines or (self._closed and n):
                     break
                 now = time.monotonic()
                 if n and now - self._first_at >= self.batch_wait_s:

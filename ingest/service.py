@@ -10,6 +10,7 @@ Lifecycle (run by `manage.py ingest`):
 """
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import logging
@@ -134,10 +135,8 @@ class IngestService:
             except Exception:
                 log.exception("cannot load drivers; keeping the current receivers")
             self._reload.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reload.wait(), timeout=settings.LOGSITE_DRIVER_POLL_SECONDS)
-            except TimeoutError:
-                pass
 
     async def _listen_for_changes(self) -> None:
         while True:

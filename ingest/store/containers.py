@@ -11,7 +11,8 @@ from ingest.normalize import ContainerMeta
 LAST_SEEN_EVERY_S = 60
 
 UPSERT_SQL = """
-INSERT INTO containers (tenant, container_id, service, name, image, host, labels, driver_id, first_seen, last_seen)
+INSERT INTO containers
+    (tenant, container_id, service, name, image, host, labels, driver_id, first_seen, last_seen)
 VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, now(), now())
 ON CONFLICT (tenant, container_id) DO UPDATE SET
     service = COALESCE(NULLIF(EXCLUDED.service, ''), containers.service),

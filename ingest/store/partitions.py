@@ -34,7 +34,8 @@ def ensure_day(cur, day: date, hash_partitions: int | None = None) -> bool:
     end = (day + timedelta(days=1)).isoformat()
     cur.execute(
         sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} PARTITION OF logs FOR VALUES FROM ({}) TO ({}) PARTITION BY HASH (ckey)"
+            "CREATE TABLE IF NOT EXISTS {} PARTITION OF logs "
+            "FOR VALUES FROM ({}) TO ({}) PARTITION BY HASH (ckey)"
         ).format(sql.Identifier(name), sql.Literal(start + " 00:00:00+00"), sql.Literal(end + " 00:00:00+00"))
     )
     for remainder in range(modulus):

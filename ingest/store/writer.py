@@ -7,6 +7,7 @@ acknowledged); while the spool holds anything, new batches are spooled too so th
 container is kept, and a replay drains it once Postgres answers again.
 """
 
+import contextlib
 import logging
 import os
 import socket
@@ -28,8 +29,8 @@ from ingest.store.spool import Spool
 log = logging.getLogger(__name__)
 
 LEDGER_SQL = (
-    "INSERT INTO log_batches (writer, first_id, last_id, rows, ts_min, ts_max, spool_ref) "
-    "VALUES (%s, %s, %s, %s, to_timestamp(%s::double precision / 1e6), to_timestamp(%s::double precision / 1e6), %s)"
+    "INSERT INTO log_batches (writer, first_id, last_id, rows, ts_min, ts_max, spool_ref) VALUES "
+    "(%s, %s, %s, %s, to_timestamp(%s::double precision / 1e6), to_timestamp(%s::double precision / 1e6), %s)"
 )
 RECONNECT_EVERY_S = 1.0
 
@@ -241,10 +242,8 @@ class BatchWriter:
     def _drop_connection(self) -> None:
         self.db_up = False
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection is already broken
                 self._conn.close()
-            except Exception:  # noqa: S110 - the connection is already broken
-                pass
         self._conn = None
 
 
