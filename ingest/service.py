@@ -132,6 +132,7 @@ class IngestService:
         while True:
             try:
                 await self.apply_drivers(await sync_to_async(load_drivers, thread_sensitive=False)())
+                await self._write_stats()  # so waiters (status page, tests) see new drivers at once
             except Exception:
                 log.exception("cannot load drivers; keeping the current receivers")
             self._reload.clear()
