@@ -28,6 +28,7 @@ from django.db import close_old_connections
 
 from ingest import fanout
 from ingest.normalize import Limits
+from ingest.notify import DRIVERS_CHANGED_CHANNEL
 from ingest.pipeline import Pipeline
 from ingest.receivers.base import DriverConfig, Receiver
 from ingest.receivers.registry import build_receiver
@@ -36,7 +37,7 @@ from ingest.store.writer import BatchWriter, conninfo_from_settings
 
 log = logging.getLogger(__name__)
 
-DRIVERS_CHANGED_CHANNEL = "logsite:drivers-changed"
+
 STATS_KEY = "logsite:ingest:{writer}"
 STATS_TTL_S = 60
 MAX_INFLIGHT_FANOUT = 64
