@@ -9,12 +9,18 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from search.routing import websocket_urlpatterns  # noqa: E402
 
+# Serving /static/ from the app keeps `manage.py run` one process per role with no collectstatic
+# step; the files are the admin's and our own few assets, so Django's file view is fast enough.
+http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.LOGSITE_SERVE_STATIC else django_asgi_app
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

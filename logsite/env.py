@@ -6,7 +6,7 @@ typo in a deployment shows up as one clear line instead of a surprise later.
 """
 
 import os
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 
 class ConfigError(RuntimeError):
@@ -90,6 +90,23 @@ def check_redis_url(name: str, url: str) -> str:
     if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"{name}={url!r} must be a redis://, rediss:// or unix:// URL")
     return url
+
+
+def celery_broker_url(name: str, url: str) -> str:
+    """A Redis URL as Celery's transport spells it.
+
+    redis-py and channels-redis name a unix socket `unix:///path?db=N`; kombu knows no `unix`
+    transport and wants `redis+socket:///path?virtual_host=N` instead.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "redis+socket":
+        return url
+    check_redis_url(name, url)
+    if parts.scheme != "unix":
+        return url
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    params = {"virtual_host": query.pop("db", "0"), **query}
+    return f"redis+socket://{parts.netloc}{parts.path}?{urlencode(params)}"
 
 
 def load_or_create_secret(path) -> str:

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from logsite.env import (
+    celery_broker_url,
     check_redis_url,
     env_bool,
     env_int,
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "accounts",
     "ingest",
     "search",
+    "logsite",  # for its management commands (`run`, `ensure_superuser`)
 ]
 
 MIDDLEWARE = [
@@ -87,7 +89,7 @@ CHANNEL_LAYERS = {
     }
 }
 
-CELERY_BROKER_URL = check_redis_url("CELERY_BROKER_URL", env_str("CELERY_BROKER_URL", REDIS_URL))
+CELERY_BROKER_URL = celery_broker_url("CELERY_BROKER_URL", env_str("CELERY_BROKER_URL", REDIS_URL))
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -109,6 +111,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "static"
+# The ASGI app serves /static/ itself (from the finders, so no collectstatic step). Turn this off
+# when a reverse proxy serves `collectstatic` output in front of Logsite.
+LOGSITE_SERVE_STATIC = env_bool("LOGSITE_SERVE_STATIC", True)
 
 # --- ingest -------------------------------------------------------------------------------------
 LOGSITE_SPOOL_DIR = Path(env_str("LOGSITE_SPOOL_DIR", str(LOGSITE_DATA_DIR / "spool")))
