@@ -3,10 +3,12 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -144,10 +146,23 @@ def celery_worker_pids(broker_url: str) -> set[int]:
         app.close()
 
 
+@pytest.fixture
+def data_dir():
+    """A data directory outside pytest's base directory.
+
+    As root, the embedded Postgres runs as its own account and needs every parent directory to
+    stay enterable; pytest resets its base directory to 0700 whenever another session starts,
+    which would pull the ground from under a running server.
+    """
+    path = Path(tempfile.mkdtemp(prefix="logsite-run-test-"))
+    yield path / "var"
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
-def test_it_runs_everything_on_embedded_postgres_and_redis(tmp_path):
-    data = tmp_path / "var"
+def test_it_runs_everything_on_embedded_postgres_and_redis(tmp_path, data_dir):
+    data = data_dir
     run = Run(tmp_path, run_env(data), "first")
     try:
         match = run.wait_for(r"^\s+run \|\s+login\s+admin / (\S+)$")

@@ -140,6 +140,9 @@ class Supervisor:
                 await asyncio.wait_for(asyncio.shield(child.pump), 1.0)
             self._kill_leftovers(child)
             if child.stop_requested.is_set() or not child.spec.restart:
+                # Some servers (uvicorn) re-raise the stop signal on their way out: that is a clean stop.
+                clean = returncode in (0, -child.spec.stop_signal)
+                self.note(f"{child.spec.name} stopped" + ("" if clean else f" ({describe_exit(returncode)})"))
                 child.returncode = returncode
                 child.exited.set()
                 return
