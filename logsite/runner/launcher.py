@@ -27,6 +27,7 @@ from logsite.runner import RunError
 from logsite.runner.app_processes import app_specs
 from logsite.runner.embedded_pg import EmbeddedPostgres
 from logsite.runner.embedded_redis import EmbeddedRedis
+from logsite.runner.privileges import die_with_parent
 from logsite.runner.supervisor import Child, Supervisor, describe_exit
 
 SERVICE_STOP_TIMEOUT_S = 60.0
@@ -114,6 +115,7 @@ class Launcher:
             return
         self.note(f"{signal.Signals(signum).name} again: killing every process")
         for child in self.supervisor.children:
+            child.stop_requested.set()  # killed on purpose: not to be restarted
             self.supervisor.kill(child)
 
     def _lock_data_dir(self):
@@ -165,6 +167,7 @@ class Launcher:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
         self.note(f"setup started (pid {proc.pid}): migrations, first superuser")
         try:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from logsite.runner import RunError
 from logsite.runner.privileges import die_with_parent
 
 RESTART_DELAY_FIRST_S = 1.0
@@ -90,8 +91,11 @@ class Supervisor:
 
     async def start(self, spec: Spec) -> Child:
         child = Child(spec)
+        try:
+            await self._spawn(child)
+        except OSError as e:
+            raise RunError(f"cannot start {spec.name}: {e}") from e
         self.children.append(child)
-        await self._spawn(child)
         child.watcher = asyncio.create_task(self._watch(child), name=f"watch-{spec.name}")
         return child
 
