@@ -34,7 +34,7 @@ INSTALLED_APPS = [
     "accounts",
     "ingest",
     "search",
-    "logsite",  # for its management commands (`run`, `ensure_superuser`)
+    "logsite",  # for its management commands (`run`, `setup`)
 ]
 
 MIDDLEWARE = [
