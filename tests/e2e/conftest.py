@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import rootfs
-from tests.e2e.dockerd import Dockerd
+from tests.e2e.dockerd import Dockerd, reap_abandoned
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
 def dockerd() -> Iterator[Dockerd]:
+    reap_abandoned()
     daemon = Dockerd().start()
     try:
         yield daemon

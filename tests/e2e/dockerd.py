@@ -8,6 +8,7 @@ filesystems (`import_busybox`, `import_rootfs`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,8 +25,11 @@ from tests.e2e import cleanup, images
 # dockerd 20.10 keeps managed plugins' sockets here whatever --exec-root says (to keep the
 # paths short), so this directory is shared by every dockerd on the machine.
 PLUGIN_RUN_DIR = Path("/run/docker/plugins")
+OWNER_FILE = "owner.pid"  # the test process that started this daemon; see reap_abandoned()
+ROOT_PREFIX = "lsd-"
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the trailing NUL
 PLUGIN_ID_LEN = 64
+TMP = "/tmp"
 
 
 class DockerdError(RuntimeError):
@@ -59,14 +63,16 @@ class Dockerd:
         keep_root: bool = False,
     ):
         self._own_root = root is None
-        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="lsd-", dir="/tmp"))
+        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=TMP))
         self.data_root = self.root / "data"
         self.exec_root = self.root / "x"
         self.socket = self.root / "docker.sock"
         self.pidfile = self.root / "dockerd.pid"
         self.log_path = self.root / "dockerd.log"
         self.host = f"unix://{self.socket}"
-        instance = uuid.uuid4().hex[:12]  # containerd namespaces allow only [A-Za-z0-9._-]
+        # Derived from the root so that Dockerd(root=...) finds what a killed session left there;
+        # containerd namespaces allow only [A-Za-z0-9._-].
+        instance = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
         self.namespace = f"logsite-{instance}"
         self.cgroup_parent = f"/logsite-e2e-{instance}"
         self.extra_args = list(extra_args)
@@ -91,6 +97,7 @@ class Dockerd:
             raise DockerdError("dockerd needs root")
         for directory in (self.data_root, self.exec_root, self.root / "cli"):
             directory.mkdir(parents=True, exist_ok=True)
+        (self.root / OWNER_FILE).write_text(f"{os.getpid()}\n")
         config = self.root / "daemon.json"
         config.write_text("{}\n")  # never pick up the host's /etc/docker/daemon.json
         argv = [
@@ -140,10 +147,9 @@ class Dockerd:
 
     def stop(self) -> None:
         """Stop dockerd and remove every process, cgroup and mount it left under its roots."""
-        plugin_ids: list[str] = []
+        plugin_ids = self._plugin_ids()
         if self.process is not None and self.process.poll() is None:
             self._remove_containers()
-            plugin_ids = self._plugin_ids()
             # A plugin is PID 1 in its container and ignores SIGTERM unless it handles it, so
             # dockerd would wait 10 s per plugin on shutdown: kill them first.
             self._kill_cgroups(plugin_ids)
@@ -176,8 +182,11 @@ class Dockerd:
             self.docker("rm", "-f", *ids, check=False, timeout=120)
 
     def _plugin_ids(self) -> list[str]:
-        listing = self.docker("plugin", "ls", "--no-trunc", "--format", "{{.ID}}", check=False, timeout=30)
-        return listing.stdout.decode().split()
+        # From the data root rather than the API, so a dead daemon's plugins are found as well.
+        plugins = self.data_root / "plugins"
+        if not plugins.is_dir():
+            return []
+        return [p.name for p in plugins.iterdir() if len(p.name) == PLUGIN_ID_LEN and p.is_dir()]
 
     @staticmethod
     def _kill_cgroups(names: list[str]) -> None:
@@ -329,6 +338,25 @@ class Dockerd:
         if settings:
             self.docker("plugin", "set", name, *[f"{k}={v}" for k, v in settings.items()])
         self.docker("plugin", "enable", name, timeout=60)
+
+
+def reap_abandoned(parent: Path = Path(TMP)) -> list[Path]:
+    """Stop daemons whose test process died without stopping them (e.g. killed by a timeout).
+
+    Roots of live sessions, including other helpers' running in parallel, are left alone.
+    """
+    reaped = []
+    for root in parent.glob(f"{ROOT_PREFIX}*"):
+        try:
+            owner = int((root / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not started yet, or not ours
+        if Path(f"/proc/{owner}").exists():
+            continue
+        Dockerd(root).stop()
+        shutil.rmtree(root, ignore_errors=True)
+        reaped.append(root)
+    return reaped
 
 
 def _link_tree(source: Path, target: Path) -> None:

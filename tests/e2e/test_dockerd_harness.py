@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import cleanup
-from tests.e2e.dockerd import Dockerd, DockerdError
+from tests.e2e.dockerd import Dockerd, DockerdError, reap_abandoned
 
 pytestmark = pytest.mark.e2e
 
@@ -116,6 +120,23 @@ def test_it_ships_syslog_datagrams_from_the_daemon_to_loopback(
     assert f"sys-{marker[-8:]}".encode() in line
 
 
+def test_it_gives_host_network_containers_the_host_loopback(dockerd: Dockerd, busybox_image: str):
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(60)
+    marker = f"tcp-{uuid.uuid4().hex}"
+
+    with server:
+        port = server.getsockname()[1]
+        # Detached: busybox nc only exits once the server closes the connection.
+        client = dockerd.run(
+            busybox_image, "sh", "-c", f"echo {marker} | nc 127.0.0.1 {port}", network="host", detach=True
+        )
+        connection, _ = server.accept()
+        with connection:
+            assert connection.makefile("rb").readline() == f"{marker}\n".encode()
+    assert dockerd.wait(client.container_id) == 0
+
+
 def test_it_runs_a_python_log_driver_plugin_built_from_the_cached_rootfs(
     dockerd: Dockerd, busybox_image: str, python_rootfs: Path, udp_listener: socket.socket
 ):
@@ -144,7 +165,7 @@ def test_it_fails_loudly_with_the_daemon_log_when_dockerd_cannot_start():
     assert cleanup.pids_with_cmdline_containing(f"{daemon.root}/") == []
 
 
-def test_it_leaves_no_process_mount_or_cgroup_behind_after_stop(busybox_image: str):
+def test_it_leaves_no_process_mount_or_cgroup_behind_after_stop():
     daemon = Dockerd().start()
     daemon.import_busybox()
     running = daemon.run("logsite-busybox:e2e", "sleep", "1000", detach=True)
@@ -159,3 +180,34 @@ def test_it_leaves_no_process_mount_or_cgroup_behind_after_stop(busybox_image: s
     assert cleanup.mounts_under(daemon.root) == []
     assert cleanup.cgroup_dirs(daemon.cgroup_parent) == []
     assert not daemon.root.exists()
+
+
+def test_it_reaps_a_daemon_whose_test_process_was_killed():
+    # The child plays a test session that dies from SIGKILL (no finalizers) with a container running.
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from tests.e2e.dockerd import Dockerd\n"
+            "d = Dockerd().start()\n"
+            "d.run(d.import_busybox(), 'sleep', '1000', detach=True)\n"
+            "print(d.root, flush=True)\n"
+            "import time; time.sleep(1000)\n",
+        ],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert child.stdout is not None
+    root = Path(child.stdout.readline().decode().strip())
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    orphan = Dockerd(root)
+    assert cleanup.pids_with_cmdline_containing(f"{root}/")
+
+    assert root in reap_abandoned()
+
+    assert cleanup.pids_with_cmdline_containing(f"{root}/") == []
+    assert cleanup.pids_with_cmdline_containing(orphan.namespace) == []
+    assert cleanup.mounts_under(root) == []
+    assert cleanup.cgroup_dirs(orphan.cgroup_parent) == []
+    assert not root.exists()
