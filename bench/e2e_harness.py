@@ -80,5 +80,6 @@ def _size_mb(tree: Path) -> float:
 
 
 if __name__ == "__main__":
-    shutil.which("dockerd") or exit("dockerd missing: run .ci/install-e2e.sh")
+    if shutil.which("dockerd") is None:
+        raise SystemExit("dockerd missing: run scripts/install-system-packages")
     main()

@@ -92,7 +92,7 @@ class Dockerd:
     def start(self) -> Dockerd:
         dockerd = shutil.which("dockerd")
         if dockerd is None or self._cli is None:
-            raise DockerdError("dockerd or docker not found: run .ci/install-e2e.sh")
+            raise DockerdError("dockerd or docker not found: run scripts/install-system-packages")
         if os.geteuid() != 0:
             raise DockerdError("dockerd needs root")
         for directory in (self.data_root, self.exec_root, self.root / "cli"):

@@ -86,7 +86,7 @@ def _remove_unfinished(trees: Path) -> None:
 def _build(final: Path, suite: str, packages: list[str]) -> None:
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
-        raise RootfsBuildError("debootstrap is missing: run .ci/install-e2e.sh")
+        raise RootfsBuildError("debootstrap is missing: run scripts/install-system-packages")
     mirror = apt_sources.find_mirror(suite)
     work = final.parent / f".build-{final.name}-{os.getpid()}"
     target = work / "root"
