@@ -106,3 +106,9 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"  # a zombie is dead; its parent (often pid 1) reaps it
+
+
+def remove_tree(path: Path) -> None:
+    """rm -rf that stays on one filesystem: should a mount under a daemon root or a debootstrap
+    tree survive (a bind of /dev, /proc, a netns), its contents are never deleted through it."""
+    subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=False)

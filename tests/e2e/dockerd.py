@@ -172,7 +172,7 @@ class Dockerd:
             shutil.rmtree(PLUGIN_RUN_DIR / plugin_id, ignore_errors=True)
         cleanup.unmount_under(self.root)
         if self._own_root and not self.keep_root:
-            shutil.rmtree(self.root, ignore_errors=True)
+            cleanup.remove_tree(self.root)
 
     def _remove_containers(self) -> None:
         # SIGKILL now rather than dockerd's shutdown: it waits 10 s per container that ignores
@@ -330,7 +330,7 @@ class Dockerd:
                 target.chmod(0o755)
             self.docker("plugin", "create", name, build, timeout=900)
         finally:
-            shutil.rmtree(build, ignore_errors=True)
+            cleanup.remove_tree(build)
         self.timings[f"plugin create {name}"] = time.monotonic() - started
         return name
 
@@ -354,7 +354,7 @@ def reap_abandoned(parent: Path = Path(TMP)) -> list[Path]:
         if Path(f"/proc/{owner}").exists():
             continue
         Dockerd(root).stop()
-        shutil.rmtree(root, ignore_errors=True)
+        cleanup.remove_tree(root)
         reaped.append(root)
     return reaped
 

@@ -80,7 +80,7 @@ def _remove_unfinished(trees: Path) -> None:
     # Left by a build that was killed; debootstrap may have had /proc or /sys mounted in it.
     for stale in trees.glob(".build-*"):
         cleanup.unmount_under(stale)
-        shutil.rmtree(stale)
+        cleanup.remove_tree(stale)
 
 
 def _build(final: Path, suite: str, packages: list[str]) -> None:
@@ -115,4 +115,4 @@ def _build(final: Path, suite: str, packages: list[str]) -> None:
     info = {"suite": suite, "packages": packages, "mirror": mirror.uri, "build_seconds": round(seconds, 1)}
     final.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
     os.rename(target, final)
-    shutil.rmtree(work)
+    cleanup.remove_tree(work)
