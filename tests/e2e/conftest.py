@@ -17,6 +17,15 @@ from tests.e2e import rootfs
 from tests.e2e.dockerd import Dockerd, reap_abandoned
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# The first session on a machine builds the rootfs with debootstrap: 1 min on an idle machine,
+# 3+ min on a busy one. That counts against whichever test asks for it first.
+ROOTFS_BUILD_TIMEOUT = 1800
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "python_rootfs" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(ROOTFS_BUILD_TIMEOUT))
 
 
 @pytest.fixture(scope="session")
