@@ -1,0 +1,1 @@
+"""Logsite's Docker logging plugin: a standalone program that never imports the server."""

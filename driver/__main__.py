@@ -1,0 +1,3 @@
+from driver.main import main
+
+main()

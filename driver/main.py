@@ -1,0 +1,54 @@
+"""Entry point: serve the plugin API on its unix socket until SIGTERM.
+
+Settings come from the plugin's environment (config.json defaults, `docker plugin set`):
+LOGSITE_URL, LOGSITE_READ_URL, LOGSITE_TOKEN, LOGSITE_HOST, LOGSITE_RETRY_MAX_SECONDS,
+LOGSITE_FOLLOW_POLL_SECONDS, LOGSITE_PLUGIN_SOCKET, LOGSITE_STATE_DIR, LOG_LEVEL.
+"""
+
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from driver.options import PluginEnv
+from driver.plugin_api import Plugin
+
+DEFAULT_SOCKET = "/run/docker/plugins/logsite.sock"
+DEFAULT_STATE_DIR = "/var/lib/logsite-plugin"
+
+
+async def serve(socket_path: Path, state_dir: Path, plugin_env: PluginEnv) -> None:
+    plugin = Plugin(state_dir, plugin_env)
+    await plugin.resume()
+    runner = web.AppRunner(plugin.app(), access_log=None, handler_cancellation=False)
+    await runner.setup()
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    socket_path.unlink(missing_ok=True)  # left by a previous run; dockerd connects by path
+    site = web.UnixSite(runner, str(socket_path))
+    await site.start()
+    logging.getLogger("driver").info("listening on %s", socket_path)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await plugin.shutdown()
+    await runner.cleanup()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(
+        serve(
+            Path(os.environ.get("LOGSITE_PLUGIN_SOCKET", DEFAULT_SOCKET)),
+            Path(os.environ.get("LOGSITE_STATE_DIR", DEFAULT_STATE_DIR)),
+            PluginEnv.from_environ(),
+        )
+    )
