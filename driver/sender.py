@@ -81,13 +81,15 @@ class Sender:
     # -- reader side: never awaits, never raises ---------------------------------------------
 
     def offer(self, record: bytes) -> None:
-        if not self._memory:
+        first = not self._memory
+        if first:
             self._memory_since = time.monotonic()
         self._memory.append(record)
         self._memory_bytes += len(record) + 1
         if self._memory_bytes > self._memory_limit:
             self._spill()
-        elif self._memory_bytes >= self._batch_bytes:
+        elif first or self._memory_bytes >= self._batch_bytes:
+            # The first record starts the batch-wait clock the idle sender must now watch.
             self._wake.set()
 
     def finish(self) -> None:
