@@ -113,7 +113,9 @@ class Container:
         self.id = self.info["ContainerID"]
 
     def start(self) -> dict:
-        status, answer = self.plugin.call("LogDriver.StartLogging", {"File": str(self.fifo.path), "Info": self.info})
+        status, answer = self.plugin.call(
+            "LogDriver.StartLogging", {"File": str(self.fifo.path), "Info": self.info}
+        )
         assert status == 200
         return answer
 

@@ -29,7 +29,9 @@ class WriterBlocked(AssertionError):
     pass
 
 
-def request(socket_path: Path, method: str, body: Any = None, timeout: float = 30) -> http.client.HTTPResponse:
+def request(
+    socket_path: Path, method: str, body: Any = None, timeout: float = 30
+) -> http.client.HTTPResponse:
     raw = b"" if body is None else json.dumps(body).encode() + b"\n"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
@@ -108,7 +110,9 @@ class DockerdFifo:
             except BlockingIOError:
                 left = give_up - time.monotonic()
                 if left <= 0:
-                    raise WriterBlocked(f"pipe stayed full for {deadline_s}s: the container would block") from None
+                    raise WriterBlocked(
+                        f"pipe stayed full for {deadline_s}s: the container would block"
+                    ) from None
                 select.select([], [self.fd], [], min(left, 1.0))
             except OSError as exc:
                 if exc.errno != errno.EINTR:

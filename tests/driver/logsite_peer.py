@@ -29,6 +29,7 @@ class LogsitePeer:
         self._server: ThreadingHTTPServer | None = None
         self._release = threading.Event()
         self.hang = False
+        self.poison: str | None = None  # answer 400 to any batch with a line containing this
 
     @property
     def url(self) -> str:
@@ -74,7 +75,8 @@ class LogsitePeer:
             return [
                 r["line"]
                 for r in self.records
-                if (container_id is None or r.get("container_id") == container_id) and "logsite_dropped" not in r.get("attrs", {})
+                if (container_id is None or r.get("container_id") == container_id)
+                and "logsite_dropped" not in r.get("attrs", {})
             ]
 
     def dropped_reported(self) -> int:
@@ -93,10 +95,16 @@ class LogsitePeer:
         if h.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
         text = body.decode()
-        rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x]
+        rows = (
+            json.loads(text)
+            if text.lstrip().startswith("[")
+            else [json.loads(x) for x in text.splitlines() if x]
+        )
         for k, row in enumerate(rows):
             if not isinstance(row.get("line"), str):
                 return self._answer(h, 400, {"error": "line is required", "line": k})
+            if self.poison and self.poison in row["line"]:
+                return self._answer(h, 400, {"error": "poisoned line", "line": k})
         if self.status is not None:
             return self._answer(h, self.status, {"error": "configured failure"})
         with self._lock:
@@ -126,12 +134,16 @@ class LogsitePeer:
             rows = [r for r in rows if r["ts_ns"] <= parse_rfc3339_ns(q["until"])]
         if "after_id" in q:
             rows = [r for r in rows if r["_id"] > int(q["after_id"])]
-        if "tail" in q:
-            rows = rows[-int(q["tail"]) :]
-        else:
-            rows = rows[: self.page_size]
+        rows = rows[-int(q["tail"]) :] if "tail" in q else rows[: self.page_size]
         out = "".join(
-            json.dumps({"id": r["_id"], "ts": format_rfc3339_ns(r["ts_ns"]), "stream": r["stream"], "line": r["line"]})
+            json.dumps(
+                {
+                    "id": r["_id"],
+                    "ts": format_rfc3339_ns(r["ts_ns"]),
+                    "stream": r["stream"],
+                    "line": r["line"],
+                }
+            )
             + "\n"
             for r in rows
         )

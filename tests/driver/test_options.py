@@ -61,7 +61,9 @@ def test_log_opts_win_over_defaults():
     ],
 )
 def test_it_refuses_bad_options_with_a_clear_message(opts, message):
-    with pytest.raises(OptionError, match=message.replace("?", r"\?").replace("{", r"\{").replace("}", r"\}")):
+    with pytest.raises(
+        OptionError, match=message.replace("?", r"\?").replace("{", r"\{").replace("}", r"\}")
+    ):
         parse_options(info(opts), ENV)
 
 
@@ -101,10 +103,16 @@ def test_it_accepts_every_option_dockerd_itself_passes():
 
 def test_it_renders_a_template_with_container_fields_and_labels():
     o = parse_options(
-        info({"template": "{{{container_name}}} {label:team} {image_name} {log} @{timestamp}"}, labels={"team": "a"}),
+        info(
+            {"template": "{{{container_name}}} {label:team} {image_name} {log} @{timestamp}"},
+            labels={"team": "a"},
+        ),
         ENV,
     )
-    assert o.template.render(b"hi \xff", 1_500_000_000) == b"{web-1} a nginx:latest hi \xff @1970-01-01T00:00:01.500000000Z"
+    assert (
+        o.template.render(b"hi \xff", 1_500_000_000)
+        == b"{web-1} a nginx:latest hi \xff @1970-01-01T00:00:01.500000000Z"
+    )
 
 
 @given(st.integers(0, 10**6), st.sampled_from(["", "k", "K", "kb", "KiB", "m", "MB", "g"]))

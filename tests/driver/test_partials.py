@@ -81,7 +81,7 @@ def test_it_caps_the_joined_size_and_records_the_original_length():
 
 def test_it_flushes_everything_at_eof():
     head = entries_for_line(b"q" * (FRAGMENT + 3), 1)[:-1]
-    asm, out = assemble(head)
+    asm, _out = assemble(head)
     (line,) = asm.flush_all()
     assert line.incomplete
     assert line.line == b"q" * FRAGMENT

@@ -3,7 +3,7 @@
 import struct
 
 from driver.logentry_pb2 import LogEntry, PartialLogEntryMetadata
-from tests.driver.dockerd_peer import request
+from tests.driver.dockerd_peer import info, request
 from tests.driver.dockerd_split import FRAGMENT
 
 
@@ -38,9 +38,8 @@ def test_it_refuses_a_start_without_container_id(plugin, container):
 def test_it_refuses_a_file_that_is_not_a_fifo(plugin, tmp_path):
     plain = tmp_path / "plain"
     plain.write_bytes(b"")
-    from tests.driver.dockerd_peer import info
-
     status, answer = plugin.call("LogDriver.StartLogging", {"File": str(plain), "Info": info()})
+    assert status == 200
     assert "not a FIFO" in answer["Err"]
 
 
@@ -103,7 +102,13 @@ def test_it_ships_a_group_whose_last_fragment_never_comes(logsite, container):
     c = container({"partial-timeout": "300ms", "batch-wait": "50ms"})
     c.start()
     meta = PartialLogEntryMetadata(id="g" * 64, ordinal=1, last=False)
-    c.fifo.write(_frame(LogEntry(source="stdout", time_nano=5, line=b"x" * FRAGMENT, partial=True, partial_log_metadata=meta)))
+    c.fifo.write(
+        _frame(
+            LogEntry(
+                source="stdout", time_nano=5, line=b"x" * FRAGMENT, partial=True, partial_log_metadata=meta
+            )
+        )
+    )
     # The FIFO stays open: only the timeout can release this line.
     logsite.wait_for(lambda: len(logsite.records) == 1, what="the timed-out group")
     (record,) = logsite.records
@@ -118,7 +123,13 @@ def test_it_ships_a_group_cut_by_eof_when_the_container_exits_mid_line(logsite, 
     c = container()
     c.start()
     meta = PartialLogEntryMetadata(id="h" * 64, ordinal=1, last=False)
-    c.fifo.write(_frame(LogEntry(source="stdout", time_nano=5, line=b"tail-no-newline", partial=True, partial_log_metadata=meta)))
+    c.fifo.write(
+        _frame(
+            LogEntry(
+                source="stdout", time_nano=5, line=b"tail-no-newline", partial=True, partial_log_metadata=meta
+            )
+        )
+    )
     c.stop()
     c.fifo.close()
     logsite.wait_for(lambda: len(logsite.records) == 1, what="the EOF-flushed group")
@@ -129,12 +140,16 @@ def test_it_drains_the_fifo_to_eof_after_answering_stop_logging(logsite, contain
     c = container()
     c.start()
     before = [f"before {i:06d}".encode() for i in range(20000)]
-    c.fifo.write(b"".join(_frame(LogEntry(source="stdout", time_nano=i, line=x)) for i, x in enumerate(before)))
+    c.fifo.write(
+        b"".join(_frame(LogEntry(source="stdout", time_nano=i, line=x)) for i, x in enumerate(before))
+    )
     c.stop()
     # dockerd's copier may still hold lines when it calls StopLogging; they reach the pipe
     # after the answer, before dockerd closes its end.
     after = [f"after {i:06d}".encode() for i in range(500)]
-    c.fifo.write(b"".join(_frame(LogEntry(source="stdout", time_nano=i, line=x)) for i, x in enumerate(after)))
+    c.fifo.write(
+        b"".join(_frame(LogEntry(source="stdout", time_nano=i, line=x)) for i, x in enumerate(after))
+    )
     c.fifo.close()
     expected = [x.decode() for x in before + after]
     logsite.wait_for(lambda: len(logsite.records) >= len(expected), what="every line")
