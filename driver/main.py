@@ -23,7 +23,8 @@ DEFAULT_STATE_DIR = "/var/lib/logsite-plugin"
 async def serve(socket_path: Path, state_dir: Path, plugin_env: PluginEnv) -> None:
     plugin = Plugin(state_dir, plugin_env)
     await plugin.resume()
-    runner = web.AppRunner(plugin.app(), access_log=None, handler_cancellation=False)
+    # A `docker logs -f` stream must not hold up plugin shutdown for long.
+    runner = web.AppRunner(plugin.app(), access_log=None, handler_cancellation=False, shutdown_timeout=5)
     await runner.setup()
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     socket_path.unlink(missing_ok=True)  # left by a previous run; dockerd connects by path

@@ -65,7 +65,7 @@ class Plugin:
             return _error(f"already logging {file}")
         directory = self.streams_dir / _dir_name(file)
         stream = Stream(file, info, options, directory, self.env.retry_max_s)
-        Stream.save_start(directory, body)
+        Stream.save_start(directory, _without_unused_env(body, {"TENANT_ID", "SERVICE_ID", *options.env}))
         try:
             await stream.attach()
         except StreamError as exc:
@@ -159,6 +159,14 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValueError("request body must be a JSON object")
     return body
+
+
+def _without_unused_env(body: dict[str, Any], keep: set[str]) -> dict[str, Any]:
+    """The container env holds its secrets; only the variables this stream uses go to disk."""
+    info = dict(body["Info"])
+    env = [item for item in info.get("ContainerEnv") or [] if isinstance(item, str)]
+    info["ContainerEnv"] = [item for item in env if item.partition("=")[0] in keep]
+    return {**body, "Info": info}
 
 
 def _dir_name(file: str) -> str:

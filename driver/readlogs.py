@@ -160,7 +160,7 @@ async def serve(
             await _follow(request, resp, reader, cfg, bounds, cursor, still_logging, poll_s)
     except ReadError as exc:
         log.warning("docker logs stream ended early: %s", exc)
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
         return resp  # the `docker logs` client went away
     return await _end(resp)
 

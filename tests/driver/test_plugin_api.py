@@ -192,3 +192,14 @@ def test_it_skips_undecodable_records_and_keeps_draining_after_a_corrupt_length(
 def _frame(entry: LogEntry) -> bytes:
     body = entry.SerializeToString()
     return struct.pack(">I", len(body)) + body
+
+
+def test_it_keeps_only_the_env_it_uses_in_its_state_on_disk(plugin, container):
+    c = container({"env": "REGION"}, ContainerEnv=["TENANT_ID=acme", "REGION=eu", "DB_PASSWORD=hunter2"])
+    assert c.start() == {"Err": ""}
+    (directory,) = plugin.streams()
+    saved = (directory / "start.json").read_text()
+    assert "hunter2" not in saved
+    assert "TENANT_ID=acme" in saved
+    assert "REGION=eu" in saved
+    assert (directory / "start.json").stat().st_mode & 0o077 == 0
