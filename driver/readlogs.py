@@ -4,21 +4,23 @@ dockerd sends ReadLogs with the container's stored Info and a `Config` (Since, U
 Follow) and reads back the FIFO framing (length + LogEntry). Lines come from Logsite, so they
 stay readable after the container and the host's files are gone.
 
-Contract this module expects from Logsite (authenticated with the driver's Bearer token, the
-same one used for push; the server scopes the container to that token's tenant):
+Contract this module expects from Logsite (served by search/container_logs.py; authenticated
+with the driver's Bearer token, the same one used for push, which can read only containers that
+came in through that driver):
 
     GET <read-url>/api/v1/containers/<container_id>/logs?since=&until=&tail=&after_id=
 
     since, until  RFC 3339 with ns, both inclusive; absent = unbounded
-    tail          N > 0: only the last N lines that match the other parameters
+    tail          N >= 0: only the newest N lines that match the other parameters
     after_id      only lines with id > after_id (the follow cursor)
-    answer        200, NDJSON in ascending id order, one object per line:
+    answer        200, NDJSON, one object per line, oldest first (by ts, id; by id with after_id):
                   {"id": <int, increasing per container in commit order>,
                    "ts": "<RFC 3339 with ns>", "stream": "stdout"|"stderr", "line": "<text>"}
-                  A response without `tail` may stop at a server-chosen page size; the plugin
-                  asks again with after_id=<last id> until a page comes back empty.
-                  404 when the container is unknown to the token's tenant (served as no lines),
-                  401 for a wrong token.
+                  404 when the container is unknown to the token (served as no lines);
+                  401 for a wrong token; any other non-200 becomes the `docker logs` error.
+
+The cursor is the largest id seen, not the last row's, because rows come in time order. Should
+a server stop at a page size, asking again with after_id picks up the rest.
 """
 
 import asyncio
@@ -101,6 +103,10 @@ def _row(raw: bytes) -> dict[str, Any]:
     return row
 
 
+def _max_id(rows: list[dict[str, Any]], cursor: int) -> int:
+    return max((row["id"] for row in rows), default=cursor)
+
+
 def _frame(row: dict[str, Any]) -> bytes:
     entry = LogEntry(
         source="stderr" if row.get("stream") == "stderr" else "stdout",
@@ -134,7 +140,7 @@ async def serve(
             if cfg.follow:
                 # No old lines, but the cursor must start at the newest one already stored.
                 newest = await reader.fetch(tail=1)
-                cursor = newest[-1]["id"] if newest else 0
+                cursor = _max_id(newest, 0)
         else:
             first = await reader.fetch(**bounds)
     except ReadError as exc:
@@ -142,8 +148,7 @@ async def serve(
 
     resp = web.StreamResponse(headers={"Content-Type": "application/x-json-stream"})
     await resp.prepare(request)
-    if first:
-        cursor = first[-1]["id"]
+    cursor = _max_id(first, cursor)
     try:
         if not await _write(resp, first, cfg):
             return await _end(resp)
@@ -153,7 +158,7 @@ async def serve(
                 rows = await reader.fetch(**bounds, after_id=cursor)
                 if not rows:
                     break
-                cursor = rows[-1]["id"]
+                cursor = _max_id(rows, cursor)
                 if not await _write(resp, rows, cfg):
                     return await _end(resp)
         if cfg.follow:
@@ -186,7 +191,7 @@ async def _follow(
             log.info("docker logs -f: poll failed, retrying: %s", exc)
             rows = []
         if rows:
-            cursor = rows[-1]["id"]
+            cursor = _max_id(rows, cursor)
             if not await _write(resp, rows, cfg):
                 return
             continue
