@@ -65,10 +65,10 @@ class Plugin:
             return _error(f"already logging {file}")
         directory = self.streams_dir / _dir_name(file)
         stream = Stream(file, info, options, directory, self.env.retry_max_s)
-        Stream.save_start(directory, _without_unused_env(body, {"TENANT_ID", "SERVICE_ID", *options.env}))
         try:
+            Stream.save_start(directory, _without_unused_env(body, {"TENANT_ID", "SERVICE_ID", *options.env}))
             await stream.attach()
-        except StreamError as exc:
+        except (StreamError, OSError) as exc:
             shutil.rmtree(directory, ignore_errors=True)
             return _error(str(exc))
         self._track(stream)
@@ -118,6 +118,15 @@ class Plugin:
 
         asyncio.get_running_loop().create_task(forget())
 
+    def _track_draining(self, stream: Stream) -> None:
+        self.draining.append(stream)
+
+        async def forget() -> None:
+            await stream.done.wait()
+            self.draining.remove(stream)
+
+        asyncio.get_running_loop().create_task(forget())
+
     async def resume(self) -> None:
         """Pick up streams a previous run of the plugin left: re-attach or just drain them."""
         if not self.streams_dir.is_dir():
@@ -137,7 +146,7 @@ class Plugin:
                 log.info("%s: re-attached to %s", stream.name, stream.file)
             except StreamError:
                 stream.drain_only()
-                self.draining.append(stream)
+                self._track_draining(stream)
                 log.info(
                     "%s: FIFO gone; delivering %d buffered lines", stream.name, stream.sender.pending_lines
                 )
