@@ -18,6 +18,11 @@ def buffered_segments(plugin) -> int:
     return sum(len(list((d / "buffer").glob("*.ndjson"))) for d in plugin.streams())
 
 
+def buffered_lines(plugin) -> int:
+    """Lines on disk, from the segment names (<first seq>-<count>.ndjson)."""
+    return sum(int(p.stem.split("-")[1]) for d in plugin.streams() for p in (d / "buffer").glob("*.ndjson"))
+
+
 def test_it_buffers_on_disk_while_logsite_is_down_and_replays_in_order(logsite, plugin, container):
     logsite.stop()
     c = container({"batch-size": "16k", "batch-wait": "50ms"})
@@ -124,8 +129,7 @@ def test_it_resumes_buffered_lines_after_a_plugin_restart(logsite, plugin, conta
     c.start()
     first, data = frames("before-restart", 3000)
     c.fifo.write(data)
-    logsite.wait_for(lambda: buffered_segments(plugin) > 0, what="lines on disk")
-    time.sleep(0.5)
+    logsite.wait_for(lambda: buffered_lines(plugin) == len(first), what="every line on disk")
     plugin.stop()
     # dockerd keeps its FIFO open; the restarted plugin must find it again by itself.
     plugin.start()
@@ -138,3 +142,19 @@ def test_it_resumes_buffered_lines_after_a_plugin_restart(logsite, plugin, conta
     c.fifo.close()
     logsite.wait_for(lambda: len(logsite.records) >= len(first) + len(second), what="all lines")
     assert logsite.lines() == first + second
+
+
+def test_it_delivers_a_buffer_whose_fifo_vanished_while_the_plugin_was_down(logsite, plugin, container):
+    logsite.stop()
+    c = container({"batch-wait": "50ms"})
+    c.start()
+    lines, data = frames("orphan", 2000)
+    c.fifo.write(data)
+    logsite.wait_for(lambda: buffered_lines(plugin) == len(lines), what="every line on disk")
+    plugin.stop()
+    c.fifo.close()  # the container stopped and dockerd removed its FIFO meanwhile
+    plugin.start()
+    assert "FIFO gone; delivering" in plugin.log()
+    logsite.start()
+    logsite.wait_for(lambda: plugin.streams() == [], what="the orphaned buffer to drain")
+    assert logsite.lines() == lines
