@@ -67,7 +67,11 @@ class DiskBuffer:
         while self._bytes + len(payload) > self.max_bytes:
             victim = next((s for s in self._segments if s is not self.pinned), None)
             if victim is None:
-                break
+                break  # only the segment being sent is left; it goes away once delivered
+            if victim.first_seq > first_seq:
+                # A failed batch coming back can be older than everything stored: then it is
+                # the oldest, and it is what gets dropped.
+                return dropped + len(records)
             self.remove(victim)
             dropped += victim.count
         path = self.directory / f"{first_seq:020d}-{len(records)}.ndjson"

@@ -38,3 +38,13 @@ def test_it_resumes_what_a_previous_run_left(tmp_path):
     assert again.next_seq == 10
     assert again.read(again.oldest()) == [b"a", b"b", b"c"]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_it_drops_a_returning_batch_that_is_older_than_everything_stored(tmp_path):
+    buf = DiskBuffer(tmp_path, 100)
+    buf.append(10, [b"n" * 49])
+    buf.append(11, [b"m" * 49])
+    # A batch that was in flight when the newer lines were spilled comes back after a failure.
+    assert buf.append(0, [b"o" * 49]) == 1
+    assert [s.first_seq for s in sorted([buf.oldest()])] == [10]
+    assert buf.lines == 2
