@@ -37,9 +37,6 @@ class DiskBuffer:
                 path.unlink()  # an append interrupted before its rename never held a complete segment
         self._segments.sort()
         self._bytes = sum(s.size for s in self._segments)
-        # The segment the sender is posting right now: never dropped under it, or its lines
-        # would be counted as lost and then delivered anyway.
-        self.pinned: Segment | None = None
 
     @property
     def bytes(self) -> int:
@@ -64,10 +61,8 @@ class DiskBuffer:
         """
         payload = b"\n".join(records) + b"\n"
         dropped = 0
-        while self._bytes + len(payload) > self.max_bytes:
-            victim = next((s for s in self._segments if s is not self.pinned), None)
-            if victim is None:
-                break  # only the segment being sent is left; it goes away once delivered
+        while self._segments and self._bytes + len(payload) > self.max_bytes:
+            victim = self._segments[0]
             if victim.first_seq > first_seq:
                 # A failed batch coming back can be older than everything stored: then it is
                 # the oldest, and it is what gets dropped.
@@ -87,6 +82,10 @@ class DiskBuffer:
         self._segments.sort()
         self._bytes += segment.size
         return dropped
+
+    def fits(self, records: list[bytes]) -> bool:
+        """Whether records can be stored without dropping anything."""
+        return self._bytes + sum(len(r) + 1 for r in records) <= self.max_bytes
 
     def oldest(self) -> Segment | None:
         return self._segments[0] if self._segments else None

@@ -36,6 +36,8 @@ class _Batch:
     first_seq: int
     records: list[bytes]
     segment: Segment | None  # None: taken from memory
+    # Counted as dropped while it was being posted, because the buffer needed room.
+    dropped: bool = False
 
 
 class Sender:
@@ -72,6 +74,9 @@ class Sender:
         self._wake = asyncio.Event()
         self._finished = False
         self._healthy = True
+        # The batch being posted. It is always the oldest data, so when the buffer needs room it
+        # is the first to be dropped, even though it is not (or no longer) stored on disk.
+        self._inflight: _Batch | None = None
         # Lines lost to a full buffer (or a failed disk write) not yet reported to Logsite.
         self.dropped_unreported = 0
         self.dropped_total = 0
@@ -114,13 +119,20 @@ class Sender:
         self._memory_bytes = 0
 
     def _store(self, first_seq: int, records: list[bytes]) -> None:
+        dropped = 0
+        inflight = self._inflight
+        if inflight is not None and not inflight.dropped and not self._buffer.fits(records):
+            inflight.dropped = True
+            if inflight.segment is not None:
+                self._buffer.remove(inflight.segment)
+            dropped += len(inflight.records)
         try:
-            dropped = self._buffer.append(first_seq, records)
+            dropped += self._buffer.append(first_seq, records)
         except OSError as exc:
             log.error(
                 "%s: cannot write the disk buffer (%s); dropping %d lines", self._name, exc, len(records)
             )
-            dropped = len(records)
+            dropped += len(records)
         if dropped:
             self.dropped_unreported += dropped
             self.dropped_total += dropped
@@ -139,16 +151,22 @@ class Sender:
                         return
                     await self._idle()
                     continue
+                self._inflight = batch
                 try:
                     ok = await self._deliver(session, batch.records, with_report=True)
                 except BaseException:
                     # Cancelled at shutdown or a bug: the batch must not vanish with the task.
                     self._give_back(batch)
                     raise
+                finally:
+                    self._inflight = None
                 if ok:
-                    if batch.segment is not None:
+                    if batch.dropped:
+                        # Counted as lost while in flight, but Logsite has it after all.
+                        self.dropped_unreported -= len(batch.records)
+                        self.dropped_total -= len(batch.records)
+                    elif batch.segment is not None:
                         self._buffer.remove(batch.segment)
-                    self._buffer.pinned = None
                     self.sent += len(batch.records)
                     if not self._healthy:
                         log.info("%s: Logsite reachable again", self._name)
@@ -180,12 +198,10 @@ class Sender:
     def _take(self) -> _Batch | None:
         segment = self._buffer.oldest()
         if segment is not None:
-            self._buffer.pinned = segment
             try:
                 records = self._buffer.read(segment)
             except OSError as exc:
                 log.error("%s: unreadable buffer segment %s (%s); dropping it", self._name, segment.path, exc)
-                self._buffer.pinned = None
                 self._buffer.remove(segment)
                 self.dropped_unreported += segment.count
                 self.dropped_total += segment.count
@@ -210,8 +226,8 @@ class Sender:
         return _Batch(first_seq, records, None)
 
     def _give_back(self, batch: _Batch) -> None:
-        self._buffer.pinned = None
-        if batch.segment is None:
+        # A disk batch is still stored; a memory batch goes to disk, unless it was dropped.
+        if batch.segment is None and not batch.dropped:
             self._store(batch.first_seq, batch.records)
 
     async def _idle(self) -> None:

@@ -23,14 +23,6 @@ def test_it_drops_the_oldest_segments_when_full_and_counts_their_lines(tmp_path)
     assert buf.bytes <= 100
 
 
-def test_it_never_drops_the_segment_being_sent(tmp_path):
-    buf = DiskBuffer(tmp_path, 50)
-    buf.append(0, [b"x" * 30])
-    buf.pinned = buf.oldest()
-    assert buf.append(1, [b"y" * 30]) == 0
-    assert buf.oldest().first_seq == 0
-
-
 def test_it_resumes_what_a_previous_run_left(tmp_path):
     DiskBuffer(tmp_path, 1000).append(7, [b"a", b"b", b"c"])
     (tmp_path / "00000000000000000099-1.ndjson.tmp").write_bytes(b"half")
