@@ -27,6 +27,8 @@ def _http(driver: DriverConfig, pipeline) -> Receiver:
 FACTORIES: dict[str, Callable[[DriverConfig, object], Receiver]] = {
     "zmq": _zmq,
     "http": _http,
+    # The Logsite Docker plugin speaks HTTP push (driver/sender.py).
+    "plugin": _http,
 }
 
 
