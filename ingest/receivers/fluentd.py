@@ -31,6 +31,7 @@ _MAX_ARRAY_LEN = 256 * 1024
 _MAX_MAP_LEN = 64 * 1024
 _STREAMS = {STDOUT, STDERR}
 _PARTIAL_KEYS = ("partial_message", "partial_id", "partial_ordinal", "partial_last")
+_MSGPACK_ERRORS = (ValueError, TypeError, msgpack.StackError, msgpack.FormatError)
 
 
 @dataclass(slots=True, frozen=True)
@@ -91,20 +92,23 @@ class ForwardDecoder:
         self._tags = tags or TagTemplate()
         self._unpacker = _unpacker(max_message_bytes)
         self._fed = 0
+        # Stream offset where the message being decoded began. msgpack's own tell() moves
+        # through a half-decoded array, so it cannot say how large the current message is.
+        self._message_start = 0
         self.heartbeats = 0
 
     @property
     def pending(self) -> int:
         """Bytes of a message not yet complete (non-zero at EOF means a truncated message)."""
-        return self._fed - self._unpacker.tell()
+        return self._fed - self._message_start
 
     def feed(self, data: bytes, received_ns: int | None = None) -> list[ForwardMessage]:
         received_ns = received_ns or time.time_ns()
         out: list[ForwardMessage] = []
         view = memoryview(data)
         while view:
-            # Feeding only what fits keeps the rule simple: a message over the limit is an error,
-            # never a large read that merely arrived at a bad moment.
+            # Feeding only what fits keeps the rule simple and memory bounded: a message over the
+            # limit is an error, never a large read that merely arrived at a bad moment.
             room = self._max - self.pending
             if room <= 0:
                 raise DecodeError(f"fluentd: message larger than {self._max} bytes")
@@ -122,11 +126,13 @@ class ForwardDecoder:
     def _drain(self):
         while True:
             try:
-                yield self._unpacker.unpack()
+                obj = self._unpacker.unpack()
             except msgpack.OutOfData:
                 return
-            except (ValueError, TypeError, msgpack.StackError, msgpack.FormatError) as exc:
+            except _MSGPACK_ERRORS as exc:
                 raise DecodeError(f"fluentd: invalid msgpack ({exc.__class__.__name__})") from exc
+            self._message_start = self._unpacker.tell()
+            yield obj
 
     def _message(self, obj, received_ns: int) -> ForwardMessage:
         if not isinstance(obj, list) or not 2 <= len(obj) <= 4:
@@ -167,11 +173,16 @@ class ForwardDecoder:
             raise DecodeError(f"fluentd: unsupported compression {clean_str(str(compressed))[:20]!r}")
         unpacker = _unpacker(max(len(packed), 1))
         unpacker.feed(packed)
-        try:
-            entries = list(unpacker)
-        except (ValueError, TypeError, msgpack.StackError, msgpack.FormatError) as exc:
-            raise DecodeError("fluentd: invalid msgpack in packed entries") from exc
-        if unpacker.tell() != len(packed):
+        entries, end = [], 0
+        while True:
+            try:
+                entries.append(unpacker.unpack())
+            except msgpack.OutOfData:
+                break
+            except _MSGPACK_ERRORS as exc:
+                raise DecodeError("fluentd: invalid msgpack in packed entries") from exc
+            end = unpacker.tell()
+        if end != len(packed):
             raise DecodeError("fluentd: packed entries end in the middle of an entry")
         return entries
 

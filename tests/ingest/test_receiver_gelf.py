@@ -1,5 +1,6 @@
 """GELF decoder: frames built by hand from the byte layout in PROTOCOLS.md §3.1."""
 
+import contextlib
 import gzip
 import json
 import os
@@ -71,7 +72,9 @@ def test_it_maps_docker_fields():
 
 
 def test_it_maps_level_3_to_stderr_and_extra_fields_to_attrs():
-    record = gelf.decode_payload(docker_message("boom", level=3, _env_mode="prod", _id="x", full_message="long"))
+    record = gelf.decode_payload(
+        docker_message("boom", level=3, _env_mode="prod", _id="x", full_message="long")
+    )
     assert record.stream == "stderr"
     assert record.level == 3
     assert record.attrs["env_mode"] == "prod"
@@ -83,7 +86,9 @@ def test_it_strips_a_leading_slash_from_the_name():
     assert gelf.decode_payload(docker_message(_container_name="/web-1")).container_name == "web-1"
 
 
-@pytest.mark.parametrize("compress", [gzip.compress, zlib.compress, lambda b: b], ids=["gzip", "zlib", "none"])
+@pytest.mark.parametrize(
+    "compress", [gzip.compress, zlib.compress, lambda b: b], ids=["gzip", "zlib", "none"]
+)
 def test_it_detects_compression_after_reassembly(compress):
     payload = compress(docker_message("x" * 5000 + os.urandom(3000).hex()))
     parts = chunks(payload)
@@ -98,7 +103,8 @@ def test_it_accepts_an_empty_last_chunk():
     # Pad the JSON with spaces (still valid) to an exact multiple of 1408 bytes.
     payload = message[:-1] + b" " * (1408 * 3 - len(message)) + b"}"
     parts = chunks(payload)
-    assert len(parts) == 4 and parts[-1] == parts[-1][:12]
+    assert len(parts) == 4
+    assert parts[-1] == parts[-1][:12]
     (whole,) = feed_all(gelf.ChunkReassembler(), parts[::-1])
     assert gelf.decode_payload(whole).line == "y"
 
@@ -315,7 +321,5 @@ def test_it_raises_nothing_but_decode_error_on_random_bytes(data, prefix):
             pass
     framer = gelf.tcp_framer(max_message_bytes=500)
     for frame in framer.feed(data + b"\x00" + prefix):
-        try:
+        with contextlib.suppress(DecodeError):
             gelf.decode_payload(frame)
-        except DecodeError:
-            pass
