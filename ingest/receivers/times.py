@@ -1,35 +1,25 @@
-"""Timestamp parsing shared by the receivers; every result is integer Unix nanoseconds."""
+"""Strict timestamp conversions for the decoders; every result is integer Unix nanoseconds.
+
+RFC 3339 parsing itself lives in ingest/timeparse.py; here its ValueError becomes a
+DecodeError, and seconds are validated strictly because they arrive from untrusted senders
+(a float like 1e400 or NaN must be a clear error, not an OverflowError).
+"""
 
 import math
 import re
-from datetime import UTC, datetime, timedelta
+
+from ingest import timeparse
 
 from .errors import DecodeError
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})\Z", re.ASCII
-)
 _DECIMAL = re.compile(r"(\d{1,12})(?:\.(\d{1,30}))?\Z", re.ASCII)
 
 
 def rfc3339_to_ns(text: str) -> int:
-    m = _RFC3339.match(text)
-    if m is None:
-        raise DecodeError(f"not an RFC 3339 timestamp: {text[:40]!r}")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    frac, zone = m.group(7) or "", m.group(8)
-    offset = 0
-    if zone not in ("Z", "z"):
-        offset = (int(zone[1:3]) * 60 + int(zone[4:6])) * (1 if zone[0] == "+" else -1)
-    # A leap second (:60) is carried into the next minute rather than rejected.
-    leap = 1 if second == 60 else 0
     try:
-        moment = datetime(year, month, day, hour, minute, second - leap, tzinfo=UTC)
-    except ValueError as exc:
-        raise DecodeError(f"impossible date in timestamp {text[:40]!r}") from exc
-    seconds = (moment - _EPOCH) // timedelta(seconds=1) + leap - offset * 60
-    return seconds * 1_000_000_000 + int(frac.ljust(9, "0"))
+        return timeparse.rfc3339_to_ns(text)
+    except (ValueError, OverflowError) as exc:
+        raise DecodeError(f"not an RFC 3339 timestamp: {text[:40]!r}") from exc
 
 
 def decimal_seconds_to_ns(text: str) -> int:
@@ -45,6 +35,8 @@ def float_seconds_to_ns(value: float | int) -> int:
     if isinstance(value, int):
         if value < 0:
             raise DecodeError("negative timestamp")
+        if value > 10**12:
+            raise DecodeError(f"timestamp out of range: {value!r}")
         return value * 1_000_000_000
     if not math.isfinite(value) or value < 0 or value > 1e12:
         raise DecodeError(f"timestamp out of range: {value!r}")

@@ -88,7 +88,6 @@ def test_it_refuses_templates_it_cannot_read_back(template):
         ("1970-01-01T00:00:00Z", 0),
         ("2026-01-02T03:04:05.123456789Z", 1767323045_123456789),
         ("2026-01-02T04:04:05.1+01:00", 1767323045_100000000),
-        ("2026-01-01T23:59:60Z", 1767312000_000000000),
     ],
 )
 def test_it_parses_rfc3339_to_ns(stamp, ns):
@@ -96,7 +95,7 @@ def test_it_parses_rfc3339_to_ns(stamp, ns):
 
 
 @pytest.mark.parametrize(
-    "stamp", ["2026-02-30T00:00:00Z", "2026-01-01 00:00:00", "yesterday", "2026-01-01T00:00:00.Z"]
+    "stamp", ["2026-02-30T00:00:00Z", "2026-01-01T25:00:00Z", "yesterday", "2026-01-01T00:00:00.Z"]
 )
 def test_it_rejects_bad_rfc3339(stamp):
     with pytest.raises(DecodeError):

@@ -171,7 +171,8 @@ def test_it_recovers_from_a_broken_length_prefix():
 
 # --- hypothesis -----------------------------------------------------------------------
 
-_word = st.text("abcdefghijklmnopqrstuvwxyz0123456789.-", min_size=1, max_size=20)
+# "-" alone is RFC 5424's NILVALUE, not a host name.
+_word = st.text("abcdefghijklmnopqrstuvwxyz0123456789.-", min_size=1, max_size=20).filter(lambda w: w != "-")
 _msg = st.binary(max_size=300).filter(lambda b: b"\n" not in b and not b.startswith(b"\xef\xbb\xbf"))
 
 
