@@ -13,12 +13,15 @@ from dataclasses import dataclass
 
 import msgpack
 
-from ingest.partials import PARTIAL
+from ingest.partials import PARTIAL, PartialAssembler
+from ingest.pipeline import NotDurable, Overloaded
 from ingest.record import STDERR, STDOUT, Record
 
+from .dockertag import DEFAULT_TEMPLATE as DEFAULT_TAG_TEMPLATE
 from .dockertag import TagTemplate
 from .errors import DecodeError
 from .inflate import gunzip
+from .listen import READ_SIZE, SocketReceiver, check_options
 from .text import clean_key, clean_str, clean_value, line_value
 from .times import float_seconds_to_ns
 
@@ -269,3 +272,80 @@ def _partial_mark(fields: dict) -> dict | None:
         "ordinal": None if ordinal is None else int(ordinal),
         "last": found.get("partial_last") == "true",
     }
+
+
+# --- transport ----------------------------------------------------------------------------
+
+
+class FluentdReceiver(SocketReceiver):
+    """Forward protocol over TCP.
+
+    Without `chunk` the sender learns nothing, so records are offered (never blocking) and
+    Docker's 16 KiB fragments are joined by one assembler shared by all connections (Docker
+    reconnects mid-line at will). With `chunk` (fluentd-request-ack) the ack is written only
+    once the message's records are committed or spooled. Such a sender waits for each ack
+    before sending the next fragment, so a fragment cannot wait in memory for its siblings
+    without either breaking that promise or stalling the sender: acked fragments are stored
+    as they come, each keeping attrs["partial"] = {"id", "ordinal", "last"} so the whole line
+    can be put back together by id.
+    """
+
+    kind = "fluentd"
+    transports = frozenset({"tcp"})
+    OPTIONS = {"tag_template", "max_message_bytes", "max_decompressed_bytes", "partial_timeout_s"}
+
+    def __init__(self, driver, pipeline, max_line_bytes: int = 256 * 1024):
+        super().__init__(driver, pipeline)
+        options = driver.options
+        check_options(options, self.OPTIONS)
+        self.tags = TagTemplate(options.get("tag_template", DEFAULT_TAG_TEMPLATE))
+        self.max_message_bytes = int(options.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
+        self.max_decompressed_bytes = int(
+            options.get("max_decompressed_bytes", DEFAULT_MAX_DECOMPRESSED_BYTES)
+        )
+        self.partials = PartialAssembler(
+            timeout_s=float(options.get("partial_timeout_s", 5.0)), max_line_bytes=max_line_bytes
+        )
+
+    def tick(self, now: float) -> None:
+        self.offer(self.partials.expire(now), 0)
+
+    async def stop(self) -> None:
+        await super().stop()
+        # Fragments still waiting were never acknowledged to anyone, but they did arrive.
+        self.offer(self.partials.flush(), 0)
+
+    async def stream(self, reader, writer, peer: str) -> None:
+        decoder = ForwardDecoder(
+            max_message_bytes=self.max_message_bytes,
+            max_decompressed_bytes=self.max_decompressed_bytes,
+            tags=self.tags,
+        )
+        while True:
+            data = await reader.read(READ_SIZE)
+            if not data:
+                if decoder.pending:
+                    self.malformed(f"fluentd: connection closed inside a message ({decoder.pending} bytes)")
+                return
+            self.stats.bytes += len(data)
+            try:
+                messages = decoder.feed(data)
+            except DecodeError as exc:
+                # msgpack cannot be resynchronised: drop the connection, the sender reconnects.
+                self.malformed(str(exc))
+                return
+            for message in messages:
+                records = [self.own(r) for r in message.records]
+                if message.chunk is None:
+                    now = time.monotonic()
+                    self.offer([whole for r in records for whole in self.partials.feed(r, now)], 0)
+                    continue
+                try:
+                    await self.pipeline.submit(records)
+                except (Overloaded, NotDurable) as exc:
+                    # No ack: the sender re-sends this message on a new connection.
+                    self.stats.last_error = f"fluentd: not stored, no ack sent: {exc}"[:500]
+                    return
+                self.stats.received += len(records)
+                writer.write(ack_reply(message.chunk))
+                await writer.drain()

@@ -14,6 +14,7 @@ from ingest.record import STDERR, STDOUT, Record
 from .errors import DecodeError
 from .framing import DelimitedFramer
 from .inflate import decompress_detected
+from .listen import READ_SIZE, SocketReceiver, check_options
 from .text import clean_str, clean_value, line_value
 from .times import decimal_seconds_to_ns, float_seconds_to_ns
 
@@ -174,3 +175,67 @@ def message_to_record(message, *, received_ns: int | None = None) -> Record:
     record.container_name = record.container_name.lstrip("/")
     record.attrs = attrs or None
     return record
+
+
+# --- transport ----------------------------------------------------------------------------
+
+
+class GelfReceiver(SocketReceiver):
+    """UDP (chunked, compressed) and TCP (NUL-framed). GELF has no acks: records are offered."""
+
+    kind = "gelf"
+    OPTIONS = {"max_message_bytes", "chunk_timeout_s", "max_pending_bytes"}
+
+    def __init__(self, driver, pipeline):
+        super().__init__(driver, pipeline)
+        options = driver.options
+        check_options(options, self.OPTIONS)
+        self.max_message_bytes = int(options.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
+        self.chunks = ChunkReassembler(
+            timeout_s=float(options.get("chunk_timeout_s", 5.0)),
+            max_pending_bytes=int(options.get("max_pending_bytes", 32 * 1024 * 1024)),
+        )
+        self._lost_sets = 0
+
+    def _decode(self, payload: bytes) -> Record | None:
+        try:
+            return self.own(decode_payload(payload, max_message_bytes=self.max_message_bytes))
+        except DecodeError as exc:
+            self.malformed(str(exc))
+            return None
+
+    def datagram(self, data: bytes, peer: str) -> None:
+        try:
+            payload = self.chunks.feed(data, time.monotonic())
+        except DecodeError as exc:
+            self.malformed(str(exc))
+            return
+        self._count_lost_sets()
+        if payload is not None:
+            record = self._decode(payload)
+            if record is not None:
+                self.offer([record], len(payload))
+
+    def tick(self, now: float) -> None:
+        self.chunks.expire(now)
+        self._count_lost_sets()
+
+    def _count_lost_sets(self) -> None:
+        lost = self.chunks.expired + self.chunks.evicted
+        if lost != self._lost_sets:
+            self.stats.dropped += lost - self._lost_sets
+            self._lost_sets = lost
+
+    async def stream(self, reader, writer, peer: str) -> None:
+        framer = tcp_framer(self.max_message_bytes)
+        oversize = 0
+        while True:
+            data = await reader.read(READ_SIZE)
+            frames = framer.feed(data) if data else [f for f in [framer.finish()] if f]
+            records = [r for r in map(self._decode, frames) if r is not None]
+            self.offer(records, sum(map(len, frames)))
+            for _ in range(framer.oversize - oversize):
+                self.malformed(f"gelf: message over {self.max_message_bytes} bytes skipped")
+            oversize = framer.oversize
+            if not data:
+                return

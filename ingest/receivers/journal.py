@@ -12,16 +12,25 @@ attrs["truncated_fields"]. Only a broken structure (bad field name, missing newl
 binary data) is a DecodeError, after which the stream cannot be trusted.
 """
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass, field
 
-from ingest.partials import PARTIAL
+import psycopg
+from aiohttp import web
+
+from ingest.partials import PARTIAL, PartialAssembler
+from ingest.pipeline import NotDurable, Overloaded
 from ingest.record import STDERR, STDOUT, Record
+from ingest.store.dedup import StoredKeys
 
 from .errors import DecodeError
+from .http_push import bearer_token
+from .listen import check_options
 from .text import clean_str
 from .times import rfc3339_to_ns
+from .web import HttpReceiver, token_from_basic
 
 # Attribute holding the key that makes a re-sent entry recognisable (boot id + cursor).
 DEDUP_KEY = "dedup_key"
@@ -301,3 +310,129 @@ def _partial_mark(entry: Entry) -> dict | None:
         # Docker before 20.10: no id, and the final piece carries no marker at all.
         return {"id": "", "ordinal": None, "last": False}
     return None
+
+
+# --- transport ----------------------------------------------------------------------------
+
+CONTENT_TYPE = "application/vnd.fdo.journal"
+# Records are committed in batches of this many, or sooner once the uploader pauses, so a
+# request that stays open still gets its entries stored as they arrive.
+STORE_BATCH = 2000
+PAUSE_S = 0.2
+
+
+class JournalReceiver(HttpReceiver):
+    """`POST /upload` from systemd-journal-upload; 200 only after every entry is stored.
+
+    The token travels as the password of the upload URL (`http://logsite:TOKEN@host:port`,
+    which curl sends as Basic auth) or as a Bearer header; option auth="none" turns the check
+    off for uploaders that can send neither.
+    """
+
+    kind = "journal"
+    OPTIONS = {"auth", "max_field_bytes", "max_entry_bytes", "partial_timeout_s"}
+
+    def __init__(
+        self, driver, pipeline, max_body_bytes: int, conninfo: str, max_line_bytes: int = 256 * 1024
+    ):
+        super().__init__(driver, pipeline, max_body_bytes)
+        options = driver.options
+        check_options(options, self.OPTIONS)
+        if options.get("auth", "token") not in ("token", "none"):
+            raise ValueError("option auth must be 'token' or 'none'")
+        self.require_token = options.get("auth", "token") == "token"
+        self.max_field_bytes = int(options.get("max_field_bytes", DEFAULT_MAX_FIELD_BYTES))
+        self.max_entry_bytes = int(options.get("max_entry_bytes", DEFAULT_MAX_ENTRY_BYTES))
+        self.partial_timeout_s = float(options.get("partial_timeout_s", 5.0))
+        self.max_line_bytes = max_line_bytes
+        self.seen = StoredKeys(conninfo, DEDUP_KEY)
+        self.duplicates = 0
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/upload", self.handle_upload)
+        return app
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.seen.close()
+
+    def _authorized(self, request: web.Request) -> bool:
+        if not self.require_token:
+            return True
+        header = request.headers.get("Authorization", "")
+        token = token_from_basic(header) or bearer_token(request)
+        return bool(token) and self.token_ok(token)
+
+    async def handle_upload(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.Response(
+                status=401, text="Wrong or missing token.\n", headers={"WWW-Authenticate": "Basic"}
+            )
+        if request.content_type != CONTENT_TYPE:
+            return web.Response(status=415, text=f"Content-Type must be {CONTENT_TYPE}.\n")
+        if request.headers.get("Content-Encoding", "identity").strip().lower() not in ("identity", ""):
+            # We never offer compression (no Accept-Encoding in our answers).
+            return web.Response(status=415, text="Content-Encoding is not supported.\n")
+        parser = ExportParser(
+            max_field_bytes=self.max_field_bytes,
+            max_entry_bytes=self.max_entry_bytes,
+            max_fields=DEFAULT_MAX_FIELDS,
+        )
+        # Per request: whatever is still open when the body ends is stored before the answer,
+        # because the 2xx tells the uploader to forget it.
+        partials = PartialAssembler(timeout_s=self.partial_timeout_s, max_line_bytes=self.max_line_bytes)
+        batch: list[Record] = []
+        error: web.Response | None = None
+        content = request.content
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(content.readany(), timeout=PAUSE_S if batch else None)
+                except TimeoutError:
+                    await self._store(batch)
+                    batch = []
+                    continue
+                if not chunk:
+                    parser.finish()
+                    break
+                self.stats.bytes += len(chunk)
+                now, received = time.monotonic(), time.time_ns()
+                for entry in parser.feed(chunk):
+                    record = self.own(entry_to_record(entry, received_ns=received))
+                    batch.extend(partials.feed(record, now))
+                if len(batch) >= STORE_BATCH:
+                    await self._store(batch)
+                    batch = []
+        except DecodeError as exc:
+            self.malformed(str(exc))
+            status = 417 if "premature end" in str(exc) else 400
+            error = web.Response(status=status, text=f"{exc}\n")
+        except _NotStored as exc:
+            return web.Response(status=503, text=f"Not stored, retry later: {exc}\n")
+        batch.extend(partials.flush())
+        try:
+            await self._store(batch)
+        except _NotStored as exc:
+            return web.Response(status=503, text=f"Not stored, retry later: {exc}\n")
+        if error is not None:
+            return error
+        return web.Response(status=200, text="OK.\n")
+
+    async def _store(self, records: list[Record]) -> None:
+        if not records:
+            return
+        try:
+            fresh = await self.seen.new_only(records)
+        except psycopg.Error as exc:
+            raise _NotStored(f"cannot check for re-sent entries: {exc.__class__.__name__}") from exc
+        self.duplicates += len(records) - len(fresh)
+        try:
+            await self.pipeline.submit(fresh)
+        except (Overloaded, NotDurable) as exc:
+            raise _NotStored(str(exc)) from exc
+        self.stats.received += len(fresh)
+
+
+class _NotStored(Exception):
+    pass

@@ -9,13 +9,20 @@ import json
 import re
 import time
 
+from aiohttp import web
+
+from ingest.pipeline import NotDurable, Overloaded
 from ingest.record import STDERR, STDOUT, Record
 
+from .dockertag import DEFAULT_TEMPLATE as DEFAULT_TAG_TEMPLATE
 from .dockertag import TagTemplate
 from .errors import DecodeError
+from .http_push import BodyTooLarge, read_body
 from .inflate import gunzip
+from .listen import check_options
 from .text import clean_str, clean_value, line_value
 from .times import decimal_seconds_to_ns, float_seconds_to_ns
+from .web import HttpReceiver, token_from_basic
 
 _DEFAULT_TAGS = TagTemplate()
 _WHITESPACE = re.compile(r"\s*")
@@ -165,3 +172,71 @@ def _apply_fields(record: Record, fields: dict) -> None:
 
 def _json_text(value) -> str:
     return json.dumps(clean_value(value), ensure_ascii=False, separators=(",", ":"))
+
+
+# --- transport ----------------------------------------------------------------------------
+
+EVENT_PATHS = ("/services/collector/event/1.0", "/services/collector/event", "/services/collector")
+HEALTH_PATHS = ("/services/collector/health", "/services/collector/health/1.0")
+
+
+def _answer(status: int, text: str, code: int, **extra) -> web.Response:
+    return web.json_response({"text": text, "code": code, **extra}, status=status)
+
+
+class SplunkReceiver(HttpReceiver):
+    """HEC endpoint for Docker's splunk driver: 200 only once the batch is committed or spooled.
+
+    OPTIONS (Docker's connection check at container start) and the health path answer 200
+    without a token: they reveal nothing and Docker sends no token with OPTIONS.
+    """
+
+    kind = "splunk"
+    OPTIONS = {"tag_template"}
+
+    def __init__(self, driver, pipeline, max_body_bytes: int):
+        super().__init__(driver, pipeline, max_body_bytes)
+        check_options(driver.options, self.OPTIONS)
+        self.tags = TagTemplate(driver.options.get("tag_template", DEFAULT_TAG_TEMPLATE))
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.max_body_bytes)
+        for path in EVENT_PATHS:
+            app.router.add_post(path, self.handle_events)
+            app.router.add_route("OPTIONS", path, self.handle_options)
+        for path in HEALTH_PATHS:
+            app.router.add_get(path, self.handle_health)
+        return app
+
+    async def handle_options(self, request: web.Request) -> web.Response:
+        return web.Response(status=200, headers={"Allow": "OPTIONS, POST"})
+
+    async def handle_health(self, request: web.Request) -> web.Response:
+        return _answer(200, "HEC is healthy", 17)
+
+    async def handle_events(self, request: web.Request) -> web.Response:
+        header = request.headers.get("Authorization")
+        token = token_from_authorization(header) or token_from_basic(header or "")
+        if not token:
+            return _answer(401, "Token is required", 2)
+        if not self.token_ok(token):
+            return _answer(403, "Invalid token", 4)
+        try:
+            body = await read_body(request, self.max_body_bytes)
+        except BodyTooLarge as exc:
+            return _answer(413, str(exc), 6)
+        except ValueError as exc:
+            self.malformed(str(exc))
+            return _answer(400, str(exc), 6)
+        try:
+            records = [self.own(r) for r in decode_events(body, tags=self.tags)]
+        except HecError as exc:
+            self.malformed(str(exc))
+            return web.json_response(exc.body(), status=400)
+        try:
+            await self.pipeline.submit(records)
+        except (Overloaded, NotDurable):
+            return _answer(503, "Server is busy", 9)
+        self.stats.received += len(records)
+        self.stats.bytes += len(body)
+        return _answer(200, "Success", 0)

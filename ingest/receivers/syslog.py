@@ -19,8 +19,10 @@ import time
 
 from ingest.record import STDERR, STDOUT, Record
 
+from .dockertag import DEFAULT_TEMPLATE as DEFAULT_TAG_TEMPLATE
 from .dockertag import TagTemplate
 from .errors import DecodeError
+from .listen import READ_SIZE, SocketReceiver, check_options
 from .text import clean_str
 from .times import rfc3339_to_ns
 
@@ -271,3 +273,52 @@ class StreamFramer:
         self._buf.clear()
         self._scanned = 0
         return rest if complete else None
+
+
+# --- transport ----------------------------------------------------------------------------
+
+
+class SyslogReceiver(SocketReceiver):
+    """UDP (one message per datagram) and TCP (newline or octet-counted). No acks: offered."""
+
+    kind = "syslog"
+    OPTIONS = {"tag_template", "max_message_bytes"}
+
+    def __init__(self, driver, pipeline):
+        super().__init__(driver, pipeline)
+        check_options(driver.options, self.OPTIONS)
+        self.tags = TagTemplate(driver.options.get("tag_template", DEFAULT_TAG_TEMPLATE))
+        self.max_message_bytes = int(driver.options.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
+
+    def _decode(self, frames: list[bytes], peer: str, received_ns: int) -> list[Record]:
+        records = []
+        for frame in frames:
+            try:
+                record = parse_message(frame, tags=self.tags, received_ns=received_ns)
+            except DecodeError as exc:
+                self.malformed(str(exc))
+                continue
+            # Docker's default format has no HOSTNAME; the sender's address is the best we have.
+            record.host = record.host or peer
+            records.append(self.own(record))
+        return records
+
+    def datagram(self, data: bytes, peer: str) -> None:
+        if len(data) > self.max_message_bytes:
+            self.malformed(f"syslog: datagram over {self.max_message_bytes} bytes")
+            return
+        self.offer(self._decode([data], peer, time.time_ns()), len(data))
+
+    async def stream(self, reader, writer, peer: str) -> None:
+        framer = StreamFramer(self.max_message_bytes)
+        seen_bad = 0
+        while True:
+            data = await reader.read(READ_SIZE)
+            frames = framer.feed(data) if data else [f for f in [framer.finish()] if f]
+            self.offer(self._decode(frames, peer, time.time_ns()), sum(map(len, frames)))
+            bad = framer.oversize + framer.malformed
+            for _ in range(bad - seen_bad):
+                self.malformed("syslog: oversize message or broken length prefix skipped")
+            seen_bad = bad
+            if not data:
+                return
