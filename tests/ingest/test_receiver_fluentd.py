@@ -3,6 +3,7 @@
 import base64
 import contextlib
 import gzip
+import socket
 import struct
 
 import msgpack
@@ -13,6 +14,9 @@ from hypothesis import strategies as st
 from ingest.partials import PartialAssembler
 from ingest.receivers import fluentd
 from ingest.receivers.errors import DecodeError
+from tests.base import make_driver
+from tests.conftest import log_rows
+from tests.support.waiting import driver_stats, wait_rows
 
 CID = "c" * 64
 
@@ -311,3 +315,51 @@ def test_it_raises_nothing_but_decode_error_on_random_msgpack_values(value):
     for frame in (value, ["t", value], ["t", 1, value], ["t", value, {}], ["t", 1, {"log": value}, value]):
         with contextlib.suppress(DecodeError):
             decode(msgpack.packb(frame, use_bin_type=True))
+
+
+# --- transport, through a real ingest process --------------------------------------------
+
+
+def _fragment_marks(ordinal: int, last: bool) -> list[tuple[bytes, bytes]]:
+    return [
+        (mp_str("partial_message"), mp_str("true")),
+        (mp_str("partial_id"), b"\xd9\x40" + b"q" * 64),
+        (mp_str("partial_ordinal"), mp_str(str(ordinal))),
+        (mp_str("partial_last"), mp_str("true" if last else "false")),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_acks_only_what_is_committed_and_joins_fragments(actors, ingest, unused_tcp_port):
+    driver, _ = make_driver("fluentd", f"127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a)
+    proc = ingest([driver.id])
+    address = ("127.0.0.1", unused_tcp_port)
+    chunk = base64.b64encode(b"c" * 16).decode()
+    with socket.create_connection(address, timeout=30) as conn:
+        conn.sendall(docker_frame(b"acked line", option=mp_map([(mp_str("chunk"), mp_str(chunk))])))
+        unpacker = msgpack.Unpacker()
+        while (reply := next(unpacker, None)) is None:
+            unpacker.feed(conn.recv(1024))
+        assert reply == {"ack": chunk}
+        # The ack promised durability: the row must already be there, no waiting.
+        assert [r["line"] for r in log_rows()] == ["acked line"]
+
+        conn.sendall(
+            docker_frame(b"a" * 200, extra=_fragment_marks(1, False))
+            + docker_frame(b"b" * 200, extra=_fragment_marks(2, False))
+            + docker_frame(b"c", extra=_fragment_marks(3, True))
+            + b"\xc0"
+            + docker_frame(b"after", source="stderr")
+        )
+        rows = wait_rows(3)
+    assert [r["line"] for r in rows] == ["acked line", "a" * 200 + "b" * 200 + "c", "after"]
+    assert {(r["tenant"], r["container_id"], r["name"]) for r in rows} == {("tenant-a", CID, "web-1")}
+    assert rows[2]["stream"] == 2
+
+    with socket.create_connection(address, timeout=30) as bad:
+        bad.sendall(b"\xc1" + docker_frame(b"never"))
+        assert bad.recv(100) == b""  # the server hangs up on a stream it cannot resynchronise
+    with socket.create_connection(address, timeout=30) as again:
+        again.sendall(docker_frame(b"still serving"))
+    wait_rows(4)
+    driver_stats(proc, driver, lambda d: d.get("malformed", 0) >= 1)

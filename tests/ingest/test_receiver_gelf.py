@@ -5,6 +5,7 @@ import gzip
 import json
 import os
 import random
+import socket
 import tracemalloc
 import zlib
 
@@ -14,6 +15,8 @@ from hypothesis import strategies as st
 
 from ingest.receivers import gelf
 from ingest.receivers.errors import DecodeError
+from tests.base import make_driver
+from tests.support.waiting import driver_stats, wait_rows
 
 CID = "f" * 64
 
@@ -323,3 +326,34 @@ def test_it_raises_nothing_but_decode_error_on_random_bytes(data, prefix):
     for frame in framer.feed(data + b"\x00" + prefix):
         with contextlib.suppress(DecodeError):
             gelf.decode_payload(frame)
+
+
+# --- transport, through a real ingest process --------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_gelf_over_udp_and_tcp_and_counts_bad_datagrams(actors, ingest, unused_tcp_port):
+    driver, _ = make_driver("gelf", f"127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a)
+    proc = ingest([driver.id])
+    address = ("127.0.0.1", unused_tcp_port)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(docker_message("plain udp"), address)
+        parts = chunks(
+            gzip.compress(docker_message("chunked " + "z" * 40_000 + os.urandom(2000).hex(), level=3))
+        )
+        random.Random(2).shuffle(parts)
+        for part in parts:
+            udp.sendto(part, address)
+        udp.sendto(b"\x1e\x0f short", address)
+        udp.sendto(b"not gelf at all", address)
+    with socket.create_connection(address) as tcp:
+        tcp.sendall(
+            docker_message("over tcp") + b"\x00" + b"{broken\x00" + docker_message("last, unterminated")
+        )
+    rows = wait_rows(4)
+    lines = sorted(r["line"][:20] for r in rows)
+    assert lines == sorted(["plain udp", "chunked " + "z" * 12, "over tcp", "last, unterminated"])
+    assert {(r["tenant"], r["container_id"], r["name"]) for r in rows} == {("tenant-a", CID, "web-1")}
+    assert next(r for r in rows if r["line"].startswith("chunked"))["stream"] == 2
+    stats = driver_stats(proc, driver, lambda d: d.get("malformed", 0) >= 3)
+    assert stats["received"] == 4

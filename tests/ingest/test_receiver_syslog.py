@@ -1,6 +1,8 @@
 """Syslog decoder: messages laid out exactly as PROTOCOLS.md §3.3 says Docker and logger write them."""
 
 import contextlib
+import json
+import socket
 
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,8 @@ from hypothesis import strategies as st
 from ingest.receivers import syslog
 from ingest.receivers.dockertag import TagTemplate
 from ingest.receivers.errors import DecodeError
+from tests.base import make_driver
+from tests.support.waiting import driver_stats, wait_rows
 
 ID12 = "0123456789ab"
 
@@ -243,3 +247,36 @@ def test_it_raises_nothing_but_decode_error_on_random_bytes(data):
     framer = syslog.StreamFramer(max_message_bytes=100)
     framer.feed(data)
     framer.finish()
+
+
+# --- transport, through a real ingest process --------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_syslog_over_udp_and_tcp(actors, ingest, unused_tcp_port):
+    driver, _ = make_driver("syslog", f"127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a)
+    proc = ingest([driver.id])
+    address = ("127.0.0.1", unused_tcp_port)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(f"<30>Jan  2 15:04:05 {ID12}[1]: over udp\n".encode(), address)
+        udp.sendto(b"garbage without pri", address)
+    counted = f"<27>1 2026-01-02T03:04:05.123456Z dockerhost {ID12} 1 {ID12} - counted\n".encode()
+    with socket.create_connection(address) as tcp:
+        tcp.sendall(
+            f"<30>Nov 26 09:06:13 dockerhost {ID12}[1]: newline\n".encode()
+            + str(len(counted)).encode()
+            + b" "
+            + counted
+            + b"<13>Nov 26 09:06:13 dockerhost sshd[5]: not a container\n"
+        )
+    rows = wait_rows(4)
+    by_line = {r["line"]: r for r in rows}
+    assert set(by_line) == {"over udp", "newline", "counted", "not a container"}
+    assert by_line["over udp"]["container_id"] == ID12
+    assert by_line["counted"]["stream"] == 2
+    assert by_line["counted"]["level"] == 3
+    # Not a container: the row is keyed by its host, and its program name kept.
+    assert by_line["not a container"]["container_id"] == "dockerhost"
+    assert json.loads(by_line["not a container"]["attrs"])["app"] == "sshd"
+    assert {r["tenant"] for r in rows} == {"tenant-a"}
+    driver_stats(proc, driver, lambda d: d.get("malformed", 0) >= 1)
