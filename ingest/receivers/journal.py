@@ -86,11 +86,13 @@ class ExportParser:
         """True while an entry has begun and not ended (at EOF that is a truncated upload)."""
         return bool(self._buf) or self._state != _LINE or self._entry_fields > 0
 
-    def feed(self, data: bytes) -> list[Entry]:
+    def feed(self, data: bytes, into: list[Entry] | None = None) -> list[Entry]:
+        """Entries completed by `data`, appended to `into` if given, which keeps the entries
+        that were whole before a DecodeError later in the same data."""
         if self._failed:
             raise DecodeError("journal: stream already failed")
         self._buf += data
-        out: list[Entry] = []
+        out: list[Entry] = [] if into is None else into
         pos = 0
         try:
             pos = self._run(out)
@@ -397,10 +399,14 @@ class JournalReceiver(HttpReceiver):
                     parser.finish()
                     break
                 self.stats.bytes += len(chunk)
-                now, received = time.monotonic(), time.time_ns()
-                for entry in parser.feed(chunk):
-                    record = self.own(entry_to_record(entry, received_ns=received))
-                    batch.extend(partials.feed(record, now))
+                entries: list[Entry] = []
+                try:
+                    parser.feed(chunk, into=entries)
+                finally:
+                    now, received = time.monotonic(), time.time_ns()
+                    for entry in entries:
+                        record = self.own(entry_to_record(entry, received_ns=received))
+                        batch.extend(partials.feed(record, now))
                 if len(batch) >= STORE_BATCH:
                     await self._store(batch)
                     batch = []

@@ -37,6 +37,13 @@ def parse_bind(bind: str, allowed: frozenset[str]) -> tuple[set[str], str, int]:
     return ({scheme} if sep else set(allowed)), (host.strip("[]") or "0.0.0.0"), number
 
 
+def owned_by(record: Record, driver) -> Record:
+    """Stamp a decoded record with the driver it came through and that driver's tenant."""
+    record.tenant = driver.tenant or "default"
+    record.driver_id = driver.id
+    return record
+
+
 def check_options(options: dict, known: set[str]) -> None:
     unknown = set(options) - known
     if unknown:
@@ -76,9 +83,7 @@ class SocketReceiver(Receiver):
         """Called every TICK_S seconds (expire reassembly state)."""
 
     def own(self, record: Record) -> Record:
-        record.tenant = self.driver.tenant or "default"
-        record.driver_id = self.driver.id
-        return record
+        return owned_by(record, self.driver)
 
     def offer(self, records: list[Record], nbytes: int) -> None:
         """Hand records on without waiting; what the queue cannot take is counted as dropped."""

@@ -8,6 +8,8 @@ from aiohttp import web
 
 from ingest.receivers.base import Receiver
 from ingest.receivers.http_push import split_bind, token_ok
+from ingest.receivers.listen import owned_by
+from ingest.record import Record
 
 
 def token_from_basic(header: str) -> str:
@@ -31,6 +33,9 @@ class HttpReceiver(Receiver):
 
     def make_app(self) -> web.Application:
         raise NotImplementedError
+
+    def own(self, record: Record) -> Record:
+        return owned_by(record, self.driver)
 
     def token_ok(self, token: str) -> bool:
         return token_ok(self.driver, token)

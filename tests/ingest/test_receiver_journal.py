@@ -1,14 +1,19 @@
 """Journal export decoder: streams built from the layout in PROTOCOLS.md §4.1."""
 
 import struct
+from datetime import UTC, datetime
 
 import pytest
+import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.partials import PartialAssembler
 from ingest.receivers import journal
 from ingest.receivers.errors import DecodeError
+from tests.base import make_driver
+from tests.conftest import log_rows
+from tests.support.waiting import driver_stats, wait_rows
 
 CID = "d" * 64
 BOOT = "b" * 32
@@ -22,7 +27,13 @@ def binary(name: str, value: bytes) -> bytes:
     return name.encode() + b"\n" + struct.pack("<Q", len(value)) + value + b"\n"
 
 
-def docker_entry(message: bytes = b"hello", seq: int = 1, priority: int = 6, extra: bytes = b"") -> bytes:
+def docker_entry(
+    message: bytes = b"hello",
+    seq: int = 1,
+    priority: int = 6,
+    extra: bytes = b"",
+    stamp: str = "2026-01-01T00:00:00.123456789Z",
+) -> bytes:
     """An entry as systemd-journal-upload sends one that Docker's journald driver wrote."""
     cursor = f"s=abc;i={seq:x};b={BOOT};m=1;t=2;x=3"
     fields = (
@@ -42,7 +53,7 @@ def docker_entry(message: bytes = b"hello", seq: int = 1, priority: int = 6, ext
         + text("CONTAINER_TAG", CID[:12])
         + text("SYSLOG_IDENTIFIER", CID[:12])
         + text("IMAGE_NAME", "nginx:latest")
-        + text("SYSLOG_TIMESTAMP", "2026-01-01T00:00:00.123456789Z")
+        + text("SYSLOG_TIMESTAMP", stamp)
         + text("CONTAINER_LOG_EPOCH", "e" * 32)
         + text("CONTAINER_LOG_ORDINAL", str(seq))
         + text("_PID", "999")
@@ -331,3 +342,73 @@ def test_it_maps_any_field_values_without_raising(fields):
     for name, value in fields:
         entry.fields.setdefault(name, []).append(value)
     journal.entry_to_record(entry)
+
+
+# --- transport, through a real ingest process --------------------------------------------
+
+# Stored times must be recent: the pipeline replaces implausible ones (and dedup looks by time).
+RECENT = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def recent_entry(message: bytes, seq: int) -> bytes:
+    return docker_entry(message, seq=seq, stamp=RECENT)
+
+
+@pytest.fixture
+def upload(actors, ingest, unused_tcp_port):
+    driver, token = make_driver("journal", f"127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a)
+    proc = ingest([driver.id])
+
+    def send(body, token=token, content_type=journal.CONTENT_TYPE):
+        # The token as the URL's password, the way systemd-journal-upload (curl) would send it.
+        return requests.post(
+            f"http://logsite:{token}@127.0.0.1:{unused_tcp_port}/upload",
+            data=body,
+            headers={"Content-Type": content_type},
+            timeout=60,
+        )
+
+    send.proc, send.driver = proc, driver
+    return send
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_entries_while_the_upload_is_still_open(upload):
+    def body():
+        yield recent_entry(b"first", seq=1)
+        # The request is still open: the entry must be committed before the next one is sent.
+        wait_rows(1)
+        yield recent_entry(b"second\nwith a newline \xff", seq=2)
+
+    response = upload(body())
+    assert response.status_code == 200, response.text
+    rows = log_rows()
+    assert [r["line"] for r in rows] == ["first", "second\nwith a newline \ufffd"]
+    assert bytes(rows[1]["raw"]) == b"second\nwith a newline \xff"
+    assert {(r["tenant"], r["container_id"], r["name"]) for r in rows} == {("tenant-a", CID, "web-1")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_a_resent_batch_only_once(upload):
+    batch = b"".join(recent_entry(f"line {i}".encode(), seq=i) for i in range(50))
+    assert upload(batch).status_code == 200
+    assert upload(batch).status_code == 200
+    more = batch + recent_entry(b"new", seq=50)
+    assert upload(iter([more[:1000], more[1000:]])).status_code == 200
+    assert [r["line"] for r in log_rows()] == [f"line {i}" for i in range(50)] + ["new"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_bad_uploads_and_keeps_serving(upload):
+    assert upload(recent_entry(b"x", 1), token="wrong").status_code == 401
+    assert upload(recent_entry(b"x", 1), content_type="text/plain").status_code == 415
+    truncated = upload(recent_entry(b"complete", seq=1) + recent_entry(b"cut", seq=2)[:30])
+    assert truncated.status_code == 417
+    assert b"premature end" in truncated.content
+    broken = upload(recent_entry(b"fine", seq=3) + b"bad name=x\n\n")
+    assert broken.status_code == 400
+    # What arrived whole before the error is stored; a re-send will not duplicate it.
+    assert [r["line"] for r in log_rows()] == ["complete", "fine"]
+    assert upload(recent_entry(b"complete", seq=1) + recent_entry(b"cut", seq=2)).status_code == 200
+    assert [r["line"] for r in log_rows()] == ["complete", "fine", "cut"]
+    driver_stats(upload.proc, upload.driver, lambda d: d.get("malformed", 0) >= 2)

@@ -5,12 +5,16 @@ import gzip
 import json
 
 import pytest
+import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.receivers import splunk
 from ingest.receivers.dockertag import TagTemplate
 from ingest.receivers.errors import DecodeError
+from tests.base import make_driver
+from tests.conftest import log_rows
+from tests.support.waiting import driver_stats
 
 ID12 = "0123456789ab"
 
@@ -227,3 +231,42 @@ def test_it_raises_nothing_but_decode_error_on_random_json(value):
     ):
         with contextlib.suppress(DecodeError):
             splunk.decode_events(json.dumps(obj).encode())
+
+
+# --- transport, through a real ingest process --------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_serves_dockers_hec_calls_and_answers_200_after_commit(actors, ingest, unused_tcp_port):
+    driver, token = make_driver("splunk", f"127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a)
+    proc = ingest([driver.id])
+    url = f"http://127.0.0.1:{unused_tcp_port}/services/collector/event/1.0"
+    auth = {"Authorization": f"Splunk {token}"}
+
+    assert requests.options(url, timeout=30).status_code == 200
+    health = requests.get(f"http://127.0.0.1:{unused_tcp_port}/services/collector/health", timeout=30)
+    assert health.status_code == 200
+    assert requests.post(url, data=inline("x"), timeout=30).status_code == 401
+    assert (
+        requests.post(url, data=inline("x"), headers={"Authorization": "Splunk nope"}, timeout=30).status_code
+        == 403
+    )
+
+    body = gzip.compress(inline("one") + inline("two", source="stderr"))
+    response = requests.post(url, data=body, headers={**auth, "Content-Encoding": "gzip"}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"text": "Success", "code": 0}
+    rows = log_rows()  # 200 means committed: no waiting
+    assert [(r["line"], r["stream"], r["container_id"], r["tenant"]) for r in rows] == [
+        ("one", 1, ID12, "tenant-a"),
+        ("two", 2, ID12, "tenant-a"),
+    ]
+
+    bad = requests.post(url, data=inline("fine") + b'{"time": "1"}', headers=auth, timeout=30)
+    assert bad.status_code == 400
+    assert bad.json() == {"text": "Event field is required", "code": 12, "invalid-event-number": 1}
+    bomb = gzip.compress(b" " * (40 * 1024 * 1024))
+    too_big = requests.post(url, data=bomb, headers={**auth, "Content-Encoding": "gzip"}, timeout=30)
+    assert too_big.status_code == 413
+    assert len(log_rows()) == 2
+    driver_stats(proc, driver, lambda d: d.get("malformed", 0) >= 1)
