@@ -24,11 +24,53 @@ def _http(driver: DriverConfig, pipeline) -> Receiver:
     return HttpPushReceiver(driver, pipeline, settings.LOGSITE_MAX_BODY_BYTES)
 
 
+def _gelf(driver: DriverConfig, pipeline) -> Receiver:
+    from ingest.receivers.gelf import GelfReceiver
+
+    return GelfReceiver(driver, pipeline)
+
+
+def _syslog(driver: DriverConfig, pipeline) -> Receiver:
+    from ingest.receivers.syslog import SyslogReceiver
+
+    return SyslogReceiver(driver, pipeline)
+
+
+def _fluentd(driver: DriverConfig, pipeline) -> Receiver:
+    from ingest.receivers.fluentd import FluentdReceiver
+
+    return FluentdReceiver(driver, pipeline, max_line_bytes=settings.LOGSITE_MAX_LINE_BYTES)
+
+
+def _splunk(driver: DriverConfig, pipeline) -> Receiver:
+    from ingest.receivers.splunk import SplunkReceiver
+
+    return SplunkReceiver(driver, pipeline, settings.LOGSITE_MAX_BODY_BYTES)
+
+
+def _journal(driver: DriverConfig, pipeline) -> Receiver:
+    from ingest.receivers.journal import JournalReceiver
+    from ingest.store.writer import conninfo_from_settings
+
+    return JournalReceiver(
+        driver,
+        pipeline,
+        settings.LOGSITE_MAX_BODY_BYTES,
+        conninfo_from_settings(),
+        max_line_bytes=settings.LOGSITE_MAX_LINE_BYTES,
+    )
+
+
 FACTORIES: dict[str, Callable[[DriverConfig, object], Receiver]] = {
     "zmq": _zmq,
     "http": _http,
     # The Logsite Docker plugin speaks HTTP push (driver/sender.py).
     "plugin": _http,
+    "gelf": _gelf,
+    "syslog": _syslog,
+    "fluentd": _fluentd,
+    "splunk": _splunk,
+    "journal": _journal,
 }
 
 

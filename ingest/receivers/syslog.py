@@ -1,0 +1,324 @@
+"""Syslog (Docker's `syslog` log driver, `logger`, rsyslog forwarding): framing and parsing.
+
+Wire facts: docs/PROTOCOLS.md §3.3. Accepted layouts, told apart per message:
+- RFC 5424 (`<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`), including Docker's
+  `rfc5424micro` 6-digit fractions; structured data goes to attrs["sd"].
+- RFC 3164 (`<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`) and Docker's default format, which
+  has no HOST (`<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG`): when the first word after the time is
+  already shaped like `TAG[PID]:` or `TAG:`, there is no host.
+BSD timestamps have neither year nor zone and Docker stamps them at send time, so those
+lines keep the receive time.
+
+Severity becomes the level; severity ≤ 3 (err and worse) means stderr, the rest stdout,
+which is exactly Docker's 3/6 for stderr/stdout. The tag (RFC 5424 APP-NAME, RFC 3164 TAG)
+gives container identity only through the driver's tag template (see dockertag.py).
+"""
+
+import re
+import time
+
+from ingest.record import STDERR, STDOUT, Record
+
+from .dockertag import DEFAULT_TEMPLATE as DEFAULT_TAG_TEMPLATE
+from .dockertag import TagTemplate
+from .errors import DecodeError
+from .listen import READ_SIZE, SocketReceiver, check_options
+from .text import clean_str
+from .times import rfc3339_to_ns
+
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+_DEFAULT_TAGS = TagTemplate()
+
+_PRI = re.compile(rb"<(\d{1,3})>")
+_BSD_TIME = re.compile(
+    rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-3]\d \d\d:\d\d:\d\d(?: |\Z)"
+)
+_ISO_TIME = re.compile(rb"\d{4}-\d\d-\d\dT\S+(?: |\Z)")
+# `TAG[PID]:` or `TAG:` as one word. The tag may hold ':' and '/' (image names in templates).
+_TAG_WORD = re.compile(rb"([^\s\[]+?)(?:\[([^\]\s]*)\])?:(?: |\Z)")
+_SD_NAME = re.compile(rb'[^ ="\]]{1,32}')
+# Possessive, so an unterminated value fails in linear time.
+_SD_VALUE = re.compile(rb'((?:[^"\\]++|\\.)*+)"', re.DOTALL)
+_SD_UNESCAPE = re.compile(rb'\\(["\\\]])')
+_BOM = b"\xef\xbb\xbf"
+
+
+def parse_message(
+    data: bytes, *, tags: TagTemplate = _DEFAULT_TAGS, received_ns: int | None = None
+) -> Record:
+    """One syslog message (without framing) → Record."""
+    if data.endswith(b"\n"):
+        data = data[:-1]
+    m = _PRI.match(data)
+    if m is None:
+        raise DecodeError("syslog: message does not start with <PRI>")
+    pri = int(m.group(1))
+    if pri > 191:
+        raise DecodeError(f"syslog: PRI {pri} above 191")
+    facility, severity = divmod(pri, 8)
+    record = Record(
+        line=b"",
+        received_ns=received_ns or time.time_ns(),
+        level=severity,
+        stream=STDERR if severity <= 3 else STDOUT,
+    )
+    rest = data[m.end() :]
+    header = _parse_5424(rest[2:], record) if rest.startswith(b"1 ") else _parse_3164(rest, record)
+    header = {k: v for k, v in header.items() if v is not None}
+    app = header.pop("app", None)
+    from_tag = tags.parse(app) if app else None
+    if from_tag is None:
+        if app is not None:
+            header["app"] = app
+        header["facility"] = facility
+    else:
+        # The tag was Docker's: procid is dockerd's pid and msgid repeats the tag, noise per row.
+        header.pop("procid", None)
+        header.pop("msgid", None)
+        for key in ("container_id", "container_name", "image"):
+            if key in from_tag:
+                setattr(record, key, from_tag[key])
+    record.attrs = header or None
+    return record
+
+
+def _parse_5424(rest: bytes, record: Record) -> dict:
+    parts = rest.split(b" ", 5)
+    if len(parts) < 6:
+        raise DecodeError("syslog: RFC 5424 header incomplete")
+    stamp, host, app, procid, msgid, tail = parts
+    header: dict = {"app": _nil(app), "procid": _nil(procid), "msgid": _nil(msgid)}
+    if stamp != b"-":
+        _set_time(record, stamp, header)
+    record.host = _nil(host) or ""
+    if tail.startswith(b"-"):
+        message = tail[1:]
+    elif tail.startswith(b"["):
+        header["sd"], end = _parse_sd(tail)
+        message = tail[end:]
+    else:
+        raise DecodeError("syslog: RFC 5424 structured data is neither '-' nor '[…]'")
+    if message and not message.startswith(b" "):
+        raise DecodeError("syslog: RFC 5424 structured data not followed by a space")
+    message = message[1:]
+    record.line = message[3:] if message.startswith(_BOM) else message
+    return header
+
+
+def _parse_3164(rest: bytes, record: Record) -> dict:
+    header: dict = {}
+    m = _BSD_TIME.match(rest) or _ISO_TIME.match(rest)
+    if m is None:
+        # No timestamp: RFC 3164 says the whole remainder is content.
+        record.line = rest
+        return header
+    if m.re is _ISO_TIME:
+        _set_time(record, m.group().rstrip(b" "), header)
+    rest = rest[m.end() :]
+    tag = _tag_word(rest)
+    if tag is None:
+        host, _, after = rest.partition(b" ")
+        record.host = clean_str(host)
+        rest = after
+        tag = _tag_word(rest)
+    if tag is not None:
+        header["app"], header["procid"], end = tag
+        rest = rest[end:]
+    record.line = rest
+    return header
+
+
+def _tag_word(rest: bytes):
+    m = _TAG_WORD.match(rest)
+    if m is None:
+        return None
+    procid = clean_str(m.group(2)) if m.group(2) is not None else None
+    return clean_str(m.group(1)), procid, m.end()
+
+
+def _set_time(record: Record, stamp: bytes, header: dict) -> None:
+    text = stamp.decode("ascii", "replace")
+    try:
+        record.ts_ns = rfc3339_to_ns(text)
+    except DecodeError:
+        # A bad clock is no reason to lose the line: keep receive time and the text.
+        header["timestamp"] = clean_str(text)
+
+
+def _nil(field: bytes) -> str | None:
+    return None if field == b"-" else clean_str(field)
+
+
+def _parse_sd(buf: bytes) -> tuple[dict, int]:
+    sd: dict = {}
+    pos = 0
+    while pos < len(buf) and buf[pos] == 0x5B:  # '['
+        m = _SD_NAME.match(buf, pos + 1)
+        if m is None:
+            raise DecodeError("syslog: structured data element without an SD-ID")
+        params: dict = {}
+        sd[clean_str(m.group())] = params
+        pos = m.end()
+        while True:
+            if buf[pos : pos + 1] == b"]":
+                pos += 1
+                break
+            if buf[pos : pos + 1] != b" ":
+                raise DecodeError("syslog: malformed structured data")
+            m = _SD_NAME.match(buf, pos + 1)
+            if m is None or buf[m.end() : m.end() + 2] != b'="':
+                raise DecodeError("syslog: malformed structured data parameter")
+            name = clean_str(m.group())
+            v = _SD_VALUE.match(buf, m.end() + 2)
+            if v is None:
+                raise DecodeError("syslog: unterminated structured data value")
+            value = clean_str(_SD_UNESCAPE.sub(rb"\1", v.group(1)))
+            previous = params.get(name)
+            if previous is None:
+                params[name] = value
+            elif isinstance(previous, list):
+                previous.append(value)
+            else:
+                params[name] = [previous, value]
+            pos = v.end()
+    return sd, pos
+
+
+class StreamFramer:
+    """Syslog over TCP: octet counting (`LEN SP MSG`) or newline-terminated, chosen per message.
+
+    A message can only start with '<', so a leading digit means a length prefix (RFC 6587).
+    Oversize messages are skipped and counted; a broken length prefix is counted and the
+    bytes up to the next newline are skipped, which is where the stream can pick up again.
+    """
+
+    def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+        self._max = max_message_bytes
+        self._buf = bytearray()
+        self._pos = 0
+        self._skip_bytes = 0  # rest of an oversize counted message
+        self._skip_line = False  # rest of an oversize or malformed newline message
+        self._scanned = 0
+        self.oversize = 0
+        self.malformed = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        frames: list[bytes] = []
+        buf = self._buf
+        pos = 0
+        while pos < len(buf):
+            if self._skip_bytes:
+                step = min(self._skip_bytes, len(buf) - pos)
+                self._skip_bytes -= step
+                pos += step
+                continue
+            if self._skip_line:
+                end = buf.find(b"\n", pos)
+                if end < 0:
+                    pos = len(buf)
+                    break
+                self._skip_line = False
+                pos = end + 1
+                continue
+            first = buf[pos]
+            if first in b"\r\n\x00":  # stray separators between messages
+                pos += 1
+                continue
+            if 0x30 <= first <= 0x39:
+                space = buf.find(b" ", pos, pos + 11)
+                if space < 0:
+                    if len(buf) - pos < 11:
+                        break  # the length may still be arriving
+                    self.malformed += 1
+                    self._skip_line = True
+                    continue
+                digits = bytes(buf[pos:space])
+                if not digits.isdigit():
+                    self.malformed += 1
+                    self._skip_line = True
+                    continue
+                length = int(digits)
+                if length > self._max:
+                    self.oversize += 1
+                    self._skip_bytes = length
+                    pos = space + 1
+                    continue
+                if len(buf) - (space + 1) < length:
+                    break
+                frames.append(bytes(buf[space + 1 : space + 1 + length]))
+                pos = space + 1 + length
+                continue
+            end = buf.find(b"\n", max(pos, self._scanned))
+            if end < 0:
+                if len(buf) - pos > self._max:
+                    self.oversize += 1
+                    self._skip_line = True
+                    continue
+                self._scanned = len(buf)
+                break
+            if end - pos > self._max:
+                self.oversize += 1
+            else:
+                frames.append(bytes(buf[pos:end]))
+            pos = end + 1
+        del buf[:pos]
+        self._scanned = max(0, self._scanned - pos)
+        return frames
+
+    def finish(self) -> bytes | None:
+        """At end of stream: a last newline-framed message the sender did not terminate."""
+        rest = bytes(self._buf).strip(b"\r\n\x00")
+        complete = rest and not self._skip_line and not self._skip_bytes and rest[:1] == b"<"
+        self._buf.clear()
+        self._scanned = 0
+        return rest if complete else None
+
+
+# --- transport ----------------------------------------------------------------------------
+
+
+class SyslogReceiver(SocketReceiver):
+    """UDP (one message per datagram) and TCP (newline or octet-counted). No acks: offered."""
+
+    kind = "syslog"
+    OPTIONS = {"tag_template", "max_message_bytes"}
+
+    def __init__(self, driver, pipeline):
+        super().__init__(driver, pipeline)
+        check_options(driver.options, self.OPTIONS)
+        self.tags = TagTemplate(driver.options.get("tag_template", DEFAULT_TAG_TEMPLATE))
+        self.max_message_bytes = int(driver.options.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
+
+    def _decode(self, frames: list[bytes], peer: str, received_ns: int) -> list[Record]:
+        records = []
+        for frame in frames:
+            try:
+                record = parse_message(frame, tags=self.tags, received_ns=received_ns)
+            except DecodeError as exc:
+                self.malformed(str(exc))
+                continue
+            # Docker's default format has no HOSTNAME; the sender's address is the best we have.
+            record.host = record.host or peer
+            records.append(self.own(record))
+        return records
+
+    def datagram(self, data: bytes, peer: str) -> None:
+        if len(data) > self.max_message_bytes:
+            self.malformed(f"syslog: datagram over {self.max_message_bytes} bytes")
+            return
+        self.offer(self._decode([data], peer, time.time_ns()), len(data))
+
+    async def stream(self, reader, writer, peer: str) -> None:
+        framer = StreamFramer(self.max_message_bytes)
+        seen_bad = 0
+        while True:
+            data = await reader.read(READ_SIZE)
+            frames = framer.feed(data) if data else [f for f in [framer.finish()] if f]
+            self.offer(self._decode(frames, peer, time.time_ns()), sum(map(len, frames)))
+            bad = framer.oversize + framer.malformed
+            for _ in range(bad - seen_bad):
+                self.malformed("syslog: oversize message or broken length prefix skipped")
+            seen_bad = bad
+            if not data:
+                return
