@@ -91,12 +91,9 @@ def classify_response(status: int, headers, body: bytes) -> str:
         return request_id or ""
     code, message = _error_fields(body)
     retry_after = _seconds(headers.get("retry-after"))
-    if status >= 500 or status in RETRYABLE_STATUSES:
-        cls = ClsRetryableError
-    else:
-        cls = ClsFinalError
-    return_message = message or f"HTTP {status} without an error message"
-    raise cls(return_message, status=status, code=code, request_id=request_id, retry_after=retry_after)
+    error = ClsRetryableError if status >= 500 or status in RETRYABLE_STATUSES else ClsFinalError
+    text = message or f"HTTP {status} without an error message"
+    raise error(text, status=status, code=code, request_id=request_id, retry_after=retry_after)
 
 
 def _error_fields(body: bytes) -> tuple[str | None, str]:
@@ -211,7 +208,9 @@ class ClsClient:
         headers["Authorization"] = self.sign(topic_id)
         url = f"{self.base_url}{PATH}?{urlencode({'topic_id': topic_id})}"
         try:
-            resp = self._session.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
+            resp = self._session.post(
+                url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
+            )
         except (requests.Timeout, requests.ConnectionError) as e:
             code = "Timeout" if isinstance(e, requests.Timeout) else "ConnectionError"
             raise ClsRetryableError(f"{type(e).__name__}: {e}", code=code) from e

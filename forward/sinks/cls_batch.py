@@ -168,7 +168,9 @@ def encode_row(row, limits: ClsLimits) -> EncodedLog:
         values += len(marker)
         size += _content_entry_len(len(TRUNCATED_KEY), len(marker))
     time_ms = row.ts_ns // 1_000_000
-    return EncodedLog(time_ms=time_ms, contents=contents, values_bytes=values, size=1 + varint_len(time_ms) + size)
+    return EncodedLog(
+        time_ms=time_ms, contents=contents, values_bytes=values, size=1 + varint_len(time_ms) + size
+    )
 
 
 class ClsBatcher:
@@ -182,10 +184,15 @@ class ClsBatcher:
         for key, value in self.tags.items():
             meta += framed_len(framed_len(len(key.encode())) + framed_len(len(value.encode())))
         if meta > self.limits.max_group_meta_bytes:
-            raise ValueError(f"CLS group source and tags take {meta} bytes, over {self.limits.max_group_meta_bytes}")
+            raise ValueError(
+                f"CLS group source and tags take {meta} bytes, over {self.limits.max_group_meta_bytes}"
+            )
         self._meta_size = meta
         worst = framed_len(meta + framed_len(self.limits.max_log_bytes))
-        if worst > self.limits.max_body_bytes or self.limits.max_log_bytes > self.limits.max_group_value_bytes:
+        if (
+            worst > self.limits.max_body_bytes
+            or self.limits.max_log_bytes > self.limits.max_group_value_bytes
+        ):
             raise ValueError("CLS limits leave no room for one log per request")
 
     def requests(self, rows: Iterable) -> Iterator[ClsRequest]:

@@ -21,6 +21,7 @@ a slow answer, a dropped connection before or after storing), and `down()` / `up
 and reopen the listening port so connections are refused meanwhile.
 """
 
+import contextlib
 import hmac
 import io
 import json
@@ -117,7 +118,9 @@ def parse_authorization(value: str) -> dict[str, str]:
     for item in value.split("&"):
         key, sep, val = item.partition("=")
         if not sep or key in parts:
-            raise Reject(400, "InvalidAuthorization", "authorization is not a list of distinct key=value pairs")
+            raise Reject(
+                400, "InvalidAuthorization", "authorization is not a list of distinct key=value pairs"
+            )
         parts[key] = val
     missing = [k for k in AUTH_KEYS if k not in parts]
     if missing:
@@ -185,7 +188,9 @@ class Checker:
         compress = (headers.get("x-cls-compress-type") or "").strip().lower()
         raw = decompress(compress, body)
         if len(raw) > MAX_BODY_BYTES:
-            raise Reject(413, "LogSizeExceed", f"request body is {len(raw)} bytes before compression, over 6 MB")
+            raise Reject(
+                413, "LogSizeExceed", f"request body is {len(raw)} bytes before compression, over 6 MB"
+            )
         groups = parse_groups(raw, strict=self.strict)
         return Received(
             topic_id=topic_id,
@@ -227,7 +232,9 @@ class Checker:
             if name not in query:
                 raise Reject(401, "Unauthorized", f"signed parameter {name} is not in the request")
             signed_params[name] = query[name]
-        expected = cls_sign.signature(secret_key, auth["q-sign-time"], method, path, signed_params, signed_headers)
+        expected = cls_sign.signature(
+            secret_key, auth["q-sign-time"], method, path, signed_params, signed_headers
+        )
         if not hmac.compare_digest(expected, auth["q-signature"]):
             raise Reject(401, "Unauthorized", "signature mismatch")
         if self.refuse_replay:
@@ -283,7 +290,9 @@ def parse_groups(raw: bytes, *, strict: bool = True) -> list[ReceivedGroup]:
         raise Reject(400, "InvalidContent", f"body is not a LogGroupList: {e}") from e
     # upb does not enforce proto2 `required` while parsing.
     if not message.IsInitialized():
-        raise Reject(400, "InvalidContent", "required fields missing: " + ", ".join(message.FindInitializationErrors()))
+        raise Reject(
+            400, "InvalidContent", "required fields missing: " + ", ".join(message.FindInitializationErrors())
+        )
     if not message.logGroupList:
         raise Reject(400, "InvalidParam", "no log groups")
     if len(message.logGroupList) > MAX_GROUPS:
@@ -291,7 +300,9 @@ def parse_groups(raw: bytes, *, strict: bool = True) -> list[ReceivedGroup]:
     groups = []
     for group in message.logGroupList:
         if not 1 <= len(group.logs) <= MAX_LOGS_PER_GROUP:
-            raise Reject(400, "InvalidParam", f"{len(group.logs)} logs in a group, 1 to {MAX_LOGS_PER_GROUP} allowed")
+            raise Reject(
+                400, "InvalidParam", f"{len(group.logs)} logs in a group, 1 to {MAX_LOGS_PER_GROUP} allowed"
+            )
         values = 0
         logs = []
         for log in group.logs:
@@ -313,7 +324,9 @@ def parse_groups(raw: bytes, *, strict: bool = True) -> list[ReceivedGroup]:
                 logs=logs,
                 source=_text(group.source, "source") if group.HasField("source") else None,
                 filename=_text(group.filename, "filename") if group.HasField("filename") else None,
-                context_flow=_text(group.contextFlow, "contextFlow") if group.HasField("contextFlow") else None,
+                context_flow=_text(group.contextFlow, "contextFlow")
+                if group.HasField("contextFlow")
+                else None,
                 tags=[(_text(t.key, "tag key"), _text(t.value, "tag value")) for t in group.logTags],
             )
         )
@@ -325,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "cls-standin"
     standin: "ClsStandIn"
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args):
         pass
 
     def setup(self):
@@ -375,7 +388,9 @@ class ClsStandIn:
         self._server = server
         self.port = server.server_address[1]
         self._stopping.clear()
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -388,10 +403,8 @@ class ClsStandIn:
         with self._lock:
             connections = list(self._connections)
         for conn in connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -499,7 +512,9 @@ class ClsStandIn:
         with self._lock:
             self.responses.append((status, code))
 
-    def _answer(self, req: _Handler, request_id: str, status: int, code: str | None, message: str | None) -> None:
+    def _answer(
+        self, req: _Handler, request_id: str, status: int, code: str | None, message: str | None
+    ) -> None:
         self._record(status, code)
         body = b"" if status == 200 else json.dumps({"errorcode": code, "errormessage": message}).encode()
         try:
