@@ -15,6 +15,7 @@ request): metadata and attrs that do not fit are dropped and `truncated` says "f
 """
 
 import json
+import operator
 import re
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ _RESERVED_BYTES = 11 + 80
 # The marker's value; with its key and framing it stays within the 80 reserved bytes.
 _MARKER_CHARS = 60
 _MAX_CACHED_CONTAINERS = 4096
+_meta_key = operator.attrgetter(*META_FIELDS)
 
 
 def _varint_bytes(n: int) -> bytes:
@@ -55,9 +57,11 @@ def varint(n: int) -> bytes:
 
 
 def varint_len(n: int) -> int:
+    if 0 <= n < 128:
+        return 1
     if n < 0:
         return 10
-    return max(1, (n.bit_length() + 6) // 7)
+    return (n.bit_length() + 6) // 7
 
 
 def framed_len(n: int) -> int:
@@ -155,12 +159,18 @@ class _Contents:
 
 
 @dataclass(slots=True)
-class _Meta:
-    labels: dict | None
+class _Piece:
+    """Pre-encoded contents shared by many rows (stream + level; a container's metadata)."""
+
     data: bytes
     values: int
     truncated: list[str]
     dropped: bool
+    labels: dict | None = None
+
+    @classmethod
+    def of(cls, c: _Contents, labels: dict | None = None) -> "_Piece":
+        return cls(b"".join(c.parts), c.values, c.truncated, c.dropped, labels)
 
 
 class RowEncoder:
@@ -169,29 +179,28 @@ class RowEncoder:
     def __init__(self, limits: LogLimits | None = None):
         self.limits = limits or LogLimits()
         self.budget = self.limits.max_log_bytes - _RESERVED_BYTES
-        # The line (≤ one max value) plus stream and level always fit beside the metadata.
-        self.meta_budget = self.budget - self.limits.max_value_bytes - 64
+        # The line (one max value + ≤ 16 bytes of framing) plus stream and level (≤ 64 bytes)
+        # always fit beside the metadata.
+        self.meta_budget = self.budget - self.limits.max_value_bytes - 16 - 64
         if self.meta_budget < 0:
             raise ValueError("max_log_bytes must leave room for a full-size line")
-        self._meta: dict[tuple, _Meta] = {}
+        self._meta: dict[tuple, _Piece] = {}
+        self._stream_level: dict[tuple, _Piece] = {}
 
     def encode(self, row) -> EncodedLog:
         limits = self.limits
         c = _Contents(limits.max_value_bytes)
         line = row.line
         c.add("log", line if isinstance(line, str) else as_text(line), self.budget)
-        c.add("stream", row.stream or "stdout", self.budget)
-        if row.level is not None:
-            c.add("level", NAME_BY_SEVERITY.get(row.level, str(row.level)), self.budget)
-        meta = self._container_meta(row)
-        if c.size + len(meta.data) <= self.budget:
-            c.parts.append(meta.data)
-            c.size += len(meta.data)
-            c.values += meta.values
-            c.truncated.extend(meta.truncated)
-            c.dropped = c.dropped or meta.dropped
-        else:
-            c.dropped = True
+        for piece in (self._stream_level_piece(row.stream, row.level), self._container_meta(row)):
+            if c.size + len(piece.data) <= self.budget:
+                c.parts.append(piece.data)
+                c.size += len(piece.data)
+                c.values += piece.values
+                c.truncated.extend(piece.truncated)
+                c.dropped = c.dropped or piece.dropped
+            else:
+                c.dropped = True
         if row.attrs:
             for name, value in row.attrs.items():
                 if value is not None and value != "":
@@ -202,8 +211,21 @@ class RowEncoder:
         time_ms = row.ts_ns // 1_000_000
         return EncodedLog(data=b"\x08" + varint(time_ms) + b"".join(c.parts), values_bytes=c.values)
 
-    def _container_meta(self, row) -> _Meta:
-        key = tuple(getattr(row, name, "") or "" for name in META_FIELDS)
+    def _stream_level_piece(self, stream: str, level: int | None) -> _Piece:
+        piece = self._stream_level.get((stream, level))
+        if piece is None:
+            c = _Contents(self.limits.max_value_bytes)
+            # These 64 bytes are kept out of meta_budget, so stream and level always fit.
+            c.add("stream", stream or "stdout", 64)
+            if level is not None:
+                c.add("level", NAME_BY_SEVERITY.get(level, str(level)), 64)
+            piece = _Piece.of(c)
+            if len(self._stream_level) < 64:
+                self._stream_level[(stream, level)] = piece
+        return piece
+
+    def _container_meta(self, row) -> _Piece:
+        key = _meta_key(row)
         labels = row.labels or None
         meta = self._meta.get(key)
         if meta is not None and meta.labels == labels:
@@ -215,7 +237,7 @@ class RowEncoder:
         for name, value in (labels or {}).items():
             if value is not None and value != "":
                 c.add(safe_key("label.", name, self.limits.max_key_chars), as_text(value), self.meta_budget)
-        meta = _Meta(dict(labels) if labels else None, b"".join(c.parts), c.values, c.truncated, c.dropped)
+        meta = _Piece.of(c, dict(labels) if labels else None)
         if len(self._meta) >= _MAX_CACHED_CONTAINERS:
             self._meta.clear()
         self._meta[key] = meta
