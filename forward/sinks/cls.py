@@ -16,8 +16,11 @@ The client does one attempt per call and says what happened:
 - raises `ClsFinalError` for every other answer (400/401/403/404/413 …), carrying the service's
   error code and message, so the target can be paused with a readable reason.
 
-Transport: one `requests.Session` per client (keep-alive, connection pool) with a (connect, read)
-timeout on every request. bench/cls_client.py compares it with bare http.client keep-alive.
+Transport: one `requests.Session` per client (keep-alive, connection pool, https with the
+system's CA bundle) with a (connect, read) timeout on every request. bench/cls_client.py measured
+it against bare http.client keep-alive: requests costs ~2 ms of client CPU per request against
+~0.5-0.8 ms, which for the full requests the batcher makes (thousands of lines each) is well
+under 1 µs per line, so the simpler, safer client wins.
 """
 
 import itertools

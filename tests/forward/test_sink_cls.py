@@ -1,7 +1,11 @@
 """The CLS client: how answers are classified (retry vs final), and the client against the
 stand-in: delivery, faults, refusals, and how many rows a failed send had already delivered."""
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +23,8 @@ from forward.sinks.cls import (
 from forward.sinks.cls_batch import ClsBatcher, ClsLimits
 from tests.forward.cls_standin import ClsStandIn
 from tests.forward.support import make_row as _row
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -232,3 +238,15 @@ def test_it_rejects_endpoints_it_would_have_to_guess_about():
     for endpoint in ("ap-guangzhou.cls.tencentcs.com", "ftp://x", "https://host/path", "https://host?x=1"):
         with pytest.raises(ValueError, match="endpoint"):
             ClsClient(endpoint, "id", "key")
+
+
+def test_it_imports_without_django():
+    # The sink must stay usable (and testable) outside Django: forward/tasks.py only feeds it rows.
+    code = (
+        "import sys; import forward.sinks.cls, forward.sinks.cls_batch, forward.sinks.ratelimit; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'logsite', 'celery')); "
+        "print(loaded); sys.exit(1 if loaded else 0)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
