@@ -18,7 +18,8 @@ told from corrupt input and is 400 InvalidContent).
 Test hooks: `received` (everything accepted, in order), `responses` (status and code of every
 answer), `inject(kind, n)` for the next n requests (429 SpeedQuotaExceed, 500 InternalError,
 a slow answer, a dropped connection before or after storing), and `down()` / `up()`, which close
-and reopen the listening port so connections are refused meanwhile.
+and reopen the listening port so connections are refused meanwhile. `count_only=True`
+(benchmarks) still checks signature, compression and protobuf, but only counts the logs.
 """
 
 import contextlib
