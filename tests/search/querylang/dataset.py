@@ -1,9 +1,7 @@
 # ruff: noqa: RUF001 - non-ASCII look-alikes are the point of these tests
-"""Generated log rows, stored twice: in Postgres (containers + a partitioned `logs`) and as
-Python dicts for the in-memory matcher, so the two can be compared row for row.
-
-The `logs` DDL follows the schema described for the writer (RANGE(ts) daily, each part
-HASH(ckey)); it is created here only until ingest's own schema helper exists.
+"""Generated log rows, written through the writer's own pieces (normalize_batch, ContainerKeys,
+binary COPY, partitions.ensure_day) and seen twice: as stored rows for the SQL, and as the
+live-tail fan-out messages (ingest.fanout.build_messages) for the in-memory matcher.
 """
 
 import json
@@ -13,13 +11,22 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
-from ingest.models import Container, Driver, Tenant
+from ingest.fanout import build_messages, container_group
+from ingest.normalize import Limits, normalize_batch
+from ingest.record import Record
+from ingest.store import partitions
+from ingest.store.containers import ContainerKeys
+from ingest.store.copy import COPY_SQL, encode_rows
+from ingest.store.writer import CommittedBatch
 
-DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
+# Recent days, so that normalisation keeps the generated timestamps (it replaces implausibly
+# old ones); `NOW` anchors since:/until: durations for the SQL and the matcher alike.
+DAY0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
 DAYS = 3
 NOW = DAY0 + timedelta(days=DAYS - 1, hours=18)
 HASH_PARTS = 4
 TENANTS = ["acme", "beta", "gamma"]
+LIMITS = Limits(max_line_bytes=256 * 1024, max_ts_age_ns=30 * 86400 * 10**9)
 
 FRAGMENTS = [
     "error",
@@ -79,54 +86,8 @@ CONTAINERS = [
 
 @dataclass
 class Dataset:
-    rows: list[dict] = field(default_factory=list)
-    ckeys: dict[int, dict] = field(default_factory=dict)
-
-
-def ensure_ingest_tables() -> list:
-    """Creates the ingest models' tables when no migration has (yet) done it; returns them."""
-    existing = set(connection.introspection.table_names())
-    created = []
-    with connection.schema_editor() as editor:
-        for model in (Tenant, Driver, Container):
-            if model._meta.db_table not in existing:
-                editor.create_model(model)
-                created.append(model)
-    return created
-
-
-def create_logs_table() -> None:
-    with connection.cursor() as cur:
-        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        cur.execute(
-            """CREATE TABLE logs (
-                 ckey bigint NOT NULL, id bigint NOT NULL, ts timestamptz NOT NULL,
-                 ts_ns smallint NOT NULL DEFAULT 0, received_at timestamptz NOT NULL,
-                 stream smallint NOT NULL, level smallint, flags smallint NOT NULL DEFAULT 0,
-                 line text NOT NULL, attrs jsonb, raw bytea
-               ) PARTITION BY RANGE (ts)"""
-        )
-        for d in range(DAYS):
-            day = DAY0 + timedelta(days=d)
-            name = f"logs_p{day:%Y%m%d}"
-            cur.execute(
-                f"CREATE TABLE {name} PARTITION OF logs"
-                " FOR VALUES FROM (%s) TO (%s) PARTITION BY HASH (ckey)",
-                [day, day + timedelta(days=1)],
-            )
-            for h in range(HASH_PARTS):
-                cur.execute(
-                    f"CREATE TABLE {name}_h{h} PARTITION OF {name} "
-                    f"FOR VALUES WITH (MODULUS {HASH_PARTS}, REMAINDER {h})"
-                )
-        cur.execute("CREATE INDEX ON logs (ckey, ts, id)")
-        # The first day is "sealed": it gets the trigram index, the others do not.
-        cur.execute(f"CREATE INDEX ON logs_p{DAY0:%Y%m%d} USING gin (line gin_trgm_ops)")
-
-
-def drop_logs_table() -> None:
-    with connection.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS logs")
+    rows: list[dict] = field(default_factory=list)  # as the live tail sees them
+    ckeys: dict[int, str] = field(default_factory=dict)  # container key -> tenant
 
 
 def random_attrs(rnd: random.Random) -> dict | None:
@@ -153,74 +114,85 @@ def random_attrs(rnd: random.Random) -> dict | None:
 
 def build(seed: int = 6, rows_per_container: int = 90) -> Dataset:
     rnd = random.Random(seed)
-    data = Dataset()
+    records = []
     for i, (tenant, service, name, image, host, labels) in enumerate(CONTAINERS):
         cid = f"{i:x}{rnd.getrandbits(252):063x}"[:64]
-        c = Container.objects.create(
-            tenant=tenant,
-            service=service,
-            container_id=cid,
-            name=name,
-            image=image,
-            host=host,
-            labels=labels,
-            first_seen=DAY0,
-            last_seen=NOW,
-        )
-        data.ckeys[c.id] = {
-            "tenant": tenant,
-            "service": service,
-            "container_id": cid,
-            "container_name": name,
-            "image": image,
-            "host": host,
-            "labels": labels,
-        }
-    next_id = 1
-    inserts = []
-    for ckey, meta in data.ckeys.items():
         for _ in range(rows_per_container):
             ts = DAY0 + timedelta(microseconds=rnd.randrange(DAYS * 86400 * 10**6))
             line = " ".join(rnd.choice(FRAGMENTS) for _ in range(rnd.randint(1, 3)))
             if rnd.random() < 0.6:
                 line += f" #{rnd.randint(0, 999)}"
-            row = dict(
-                meta,
-                ckey=ckey,
-                id=next_id,
-                ts=ts,
-                line=line,
-                stream=rnd.choice(["stdout", "stderr"]),
-                level=rnd.choice([None, 0, 2, 3, 4, 4, 5, 6, 6, 7]),
-                attrs=random_attrs(rnd),
+            records.append(
+                Record(
+                    line=line,
+                    ts_ns=int(ts.timestamp()) * 10**9 + ts.microsecond * 1000 + rnd.randrange(1000),
+                    tenant=tenant,
+                    service=service,
+                    container_id=cid,
+                    container_name=name,
+                    image=image,
+                    host=host,
+                    stream=rnd.choice(["stdout", "stderr"]),
+                    level=rnd.choice([None, None, 0, 2, 3, 4, 5, 6, 7]),  # None: parsed from the line
+                    attrs=random_attrs(rnd),
+                    labels=labels,
+                )
             )
-            next_id += 1
-            data.rows.append(row)
-            inserts.append(
-                [
-                    ckey,
-                    row["id"],
-                    ts,
-                    ts,
-                    1 if row["stream"] == "stdout" else 2,
-                    row["level"],
-                    line,
-                    None if row["attrs"] is None else json.dumps(row["attrs"]),
-                ]
-            )
-    with connection.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO logs (ckey, id, ts, received_at, stream, level, line, attrs)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
-            inserts,
-        )
+    rnd.shuffle(records)
+    batch = normalize_batch(records, LIMITS)
+    connection.ensure_connection()
+    conn = connection.connection
+    with conn.transaction(), conn.cursor() as cur:
+        for d in range(DAYS):
+            partitions.ensure_day(cur, (DAY0 + timedelta(days=d)).date(), HASH_PARTS)
+        # The first day is "sealed" (trigram index), the others are not.
+        cur.execute(f"CREATE INDEX ON {partitions.partition_name(DAY0.date())} USING gin (line gin_trgm_ops)")
+        ckeys = ContainerKeys().resolve(cur, batch.metas)
+        cur.execute("SELECT nextval('logs_id_seq')")
+        first_id = cur.fetchone()[0]
+        with cur.copy(COPY_SQL) as copy:
+            copy.write(encode_rows(batch.rows, ckeys, first_id))
         cur.execute("ANALYZE logs")
+    messages = build_messages(CommittedBatch(batch, ckeys, first_id))
+    labels_by_key = {(c[0], c[2]): {k: str(v) for k, v in c[5].items()} for c in CONTAINERS}
+    data = Dataset()
+    for ckey in set(ckeys):
+        message = messages[container_group(ckey)]
+        container = message["containers"][0]
+        data.ckeys[ckey] = container["tenant"]
+        labels = labels_by_key[(container["tenant"], container["name"])]
+        data.rows += tail_rows(message, labels)
     return data
 
 
-def remove(created_models: list) -> None:
-    drop_logs_table()
-    Container.objects.all().delete()
-    with connection.schema_editor() as editor:
-        for model in reversed(created_models):
-            editor.delete_model(model)
+def tail_rows(message: dict, labels: dict) -> list[dict]:
+    """A fan-out message as matcher rows; labels are not in the message and come from `containers`."""
+    (container,) = message["containers"]
+    rows = []
+    for row_id, ts_ns, stream, level, _flags, line, attrs in message["lines"][str(container["ckey"])]:
+        rows.append(
+            {
+                "id": row_id,
+                "ts_ns": ts_ns,
+                "stream": stream,
+                "level": level,
+                "line": line,
+                "attrs": None if attrs is None else json.loads(attrs),
+                "tenant": container["tenant"],
+                "service": container["service"],
+                "container_id": container["container_id"],
+                "container_name": container["name"],
+                "image": container["image"],
+                "host": container["host"],
+                "labels": labels,
+            }
+        )
+    return rows
+
+
+def remove() -> None:
+    with connection.cursor() as cur:
+        cur.execute("TRUNCATE logs, log_batches, containers CASCADE")
+        for d in range(DAYS):
+            partitions.drop_day(cur, (DAY0 + timedelta(days=d)).date())
+        cur.execute("DELETE FROM ingest_tenant WHERE slug = ANY(%s)", [TENANTS])

@@ -10,6 +10,9 @@ from search.querylang.regex import CASED_BELOW, RegexError, case_variants, compi
 from search.querylang.textmatch import fold
 from tests.search.querylang.strategies import regex_pattern
 
+# Marks the session as using the database, so pytest-django sets up the test database.
+pytestmark = pytest.mark.django_db
+
 TEXTS = [
     "",
     "err",

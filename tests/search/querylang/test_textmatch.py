@@ -5,6 +5,9 @@ from hypothesis import strategies as st
 
 from search.querylang.textmatch import fold, glob_matches, glob_to_like, like_escape
 
+# Marks the session as using the database, so pytest-django sets up the test database.
+pytestmark = pytest.mark.django_db
+
 ALL_CHARS = "".join(chr(cp) for cp in range(1, 0x110000) if not 0xD800 <= cp <= 0xDFFF)
 
 
