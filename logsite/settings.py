@@ -1,5 +1,6 @@
 """Logsite settings. Everything a deployment changes comes from the environment (see README)."""
 
+import os
 from pathlib import Path
 
 from logsite.env import (
@@ -73,6 +74,10 @@ _db = parse_database_url(DATABASE_URL)
 _db["CONN_MAX_AGE"] = env_int("LOGSITE_DB_CONN_MAX_AGE", 0, minimum=0)
 # Parallel test runs (several checkouts on one machine) need distinct test databases.
 _db["TEST"] = {"NAME": env_str("LOGSITE_TEST_DB_NAME", "test_" + _db["NAME"])}
+if "PYTEST_VERSION" in os.environ and "DATABASE_URL" not in os.environ:
+    # A test that reaches the default database (a fixture outside pytest-django's control)
+    # must fail, not truncate someone's data: point the default at a database that never exists.
+    _db["NAME"] = "logsite_tests_must_use_the_test_database"
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
