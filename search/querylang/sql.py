@@ -83,16 +83,48 @@ def build_search_sql(
     before: tuple[datetime, int] | None = None,
     newest_first: bool = True,
     now: datetime | None = None,
+    window: tuple[datetime, datetime] | None = None,
 ) -> tuple[sql.Composed, Params]:
     """One page of matching lines, newest first (or oldest first).
 
     `before` is the (ts, id) of the last row of the previous page; the page holds the rows
     strictly past it in the chosen order. `now` anchors since:2h and must be the value given
-    to compile_matcher when the two are compared."""
+    to compile_matcher when the two are compared. `window` [start, end) restricts the page to
+    one slice of time (one day's partition) so a caller can walk partitions newest first."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
-    now = now or datetime.now(UTC)
     p = _Params()
+    where = build_where(node, tenants, ckeys, p, now=now, window=window)
+    if before is not None:
+        ts_ph, id_ph = p(before[0]), p(int(before[1]))
+        # The plain ts bound is redundant with the row comparison but lets the planner prune days.
+        if newest_first:
+            past = "l.ts <= {} AND (l.ts, l.id) < ({}, {})"
+        else:
+            past = "l.ts >= {} AND (l.ts, l.id) > ({}, {})"
+        where = sql.SQL("{} AND " + past).format(where, ts_ph, ts_ph, id_ph)
+    direction = sql.SQL("DESC" if newest_first else "ASC")
+    query = sql.SQL("SELECT {} FROM logs l WHERE {} ORDER BY l.ts {}, l.id {} LIMIT {}").format(
+        sql.SQL(", ").join(sql.Identifier("l", c) for c in LOG_COLUMNS),
+        where,
+        direction,
+        direction,
+        p(limit),
+    )
+    return query, p.values
+
+
+def build_where(
+    node: Node,
+    tenants: list[str],
+    ckeys: list[int],
+    p: "_Params | None" = None,
+    now: datetime | None = None,
+    window: tuple[datetime, datetime] | None = None,
+) -> sql.Composed:
+    """The WHERE clause (over `logs l`) shared by pages, counts, histograms and exports."""
+    now = now or datetime.now(UTC)
+    p = p if p is not None else _Params()
     tenant_ph = p(list(tenants))
     ckeys_ph = p([int(k) for k in ckeys])
     where: list[sql.Composable] = [
@@ -106,22 +138,13 @@ def build_search_sql(
     ]
     terms = node.terms if isinstance(node, And) else (node,)
     where += [_line_filter(t, p, tenant_ph, now) for t in terms if not is_container_level(t)]
-    if before is not None:
-        ts_ph, id_ph = p(before[0]), p(int(before[1]))
-        # The plain ts bound is redundant with the row comparison but lets the planner prune days.
-        if newest_first:
-            where.append(sql.SQL("l.ts <= {} AND (l.ts, l.id) < ({}, {})").format(ts_ph, ts_ph, id_ph))
-        else:
-            where.append(sql.SQL("l.ts >= {} AND (l.ts, l.id) > ({}, {})").format(ts_ph, ts_ph, id_ph))
-    direction = sql.SQL("DESC" if newest_first else "ASC")
-    query = sql.SQL("SELECT {} FROM logs l WHERE {} ORDER BY l.ts {}, l.id {} LIMIT {}").format(
-        sql.SQL(", ").join(sql.Identifier("l", c) for c in LOG_COLUMNS),
-        sql.SQL(" AND ").join(where),
-        direction,
-        direction,
-        p(limit),
-    )
-    return query, p.values
+    if window is not None:
+        where.append(sql.SQL("l.ts >= {} AND l.ts < {}").format(p(window[0]), p(window[1])))
+    return sql.SQL(" AND ").join(where)
+
+
+def new_params() -> "_Params":
+    return _Params()
 
 
 # --- containers ---------------------------------------------------------------------------------
