@@ -9,6 +9,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -112,3 +113,72 @@ class Container(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.container_id[:12]
+
+
+def _check_regex(value: str) -> None:
+    import re
+
+    from django.core.exceptions import ValidationError
+
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise ValidationError(f"not a valid regular expression: {e}") from None
+
+
+class MultilineRule(models.Model):
+    """Joins continuation lines (stack traces) of matching containers into one record.
+
+    Applied by ingest/multiline.py before the writer; see docs/admin.md "Multi-line".
+    """
+
+    class Match(models.TextChoices):
+        CONTAINER = "container", "container name or id"
+        LABEL = "label", "container label key=value"
+        SERVICE = "service", "service"
+        IMAGE = "image", "image"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="multiline_rules")
+    name = models.CharField(max_length=100)
+    match = models.CharField(max_length=16, choices=Match.choices, default=Match.CONTAINER)
+    pattern = models.CharField(
+        max_length=255,
+        help_text="Glob (* and ?) on the field chosen above; for a label: key=value-glob, e.g. "
+        "com.docker.compose.service=api*",
+    )
+    start_pattern = models.CharField(
+        max_length=500,
+        validators=[_check_regex],
+        help_text="Python regular expression matched at the start of a line: a line that matches "
+        "starts a new record, any other line is appended to the record before it. "
+        "Only the first 512 characters of a line are examined.",
+    )
+    max_lines = models.PositiveIntegerField(
+        default=500, validators=[MinValueValidator(1), MaxValueValidator(100_000)]
+    )
+    max_bytes = models.PositiveIntegerField(
+        default=64 * 1024,
+        validators=[MinValueValidator(256), MaxValueValidator(16 * 1024 * 1024)],
+        help_text="A record reaching this size is closed; the next line starts a new one.",
+    )
+    flush_timeout_ms = models.PositiveIntegerField(
+        default=1000,
+        validators=[MinValueValidator(10), MaxValueValidator(60_000)],
+        help_text="A record with no new line for this long is written.",
+    )
+    enabled = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=100, help_text="Rules are tried lowest first.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant__slug", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="multiline_rule_tenant_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.tenant.slug})"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.match == self.Match.LABEL and "=" not in (self.pattern or ""):
+            raise ValidationError({"pattern": "A label pattern is key=value-glob, e.g. app=api*"})

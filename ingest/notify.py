@@ -1,4 +1,5 @@
-"""Tell running ingest processes that drivers changed, so they apply it without a restart.
+"""Tell running ingest processes that drivers or multi-line rules changed, so they apply it
+without a restart.
 
 Best effort: ingest also re-reads drivers every LOGSITE_DRIVER_POLL_SECONDS, so a lost
 notification only delays the change.

@@ -8,6 +8,13 @@ the receiver answers an error and the sender retries).
 Records carry a global sequence number; the writer reports which sequence ranges became
 durable or failed, and each waiting submit is resolved from that, so a submit spanning
 several writer batches is acknowledged only when all of them are durable.
+
+An optional `Preparer` (ingest/prepare.py) runs before records are queued: tenant label
+override and multi-line grouping. Grouping may hold a container's newest lines back until
+the next line shows whether they continue; held lines count against the queue limit. An
+offered line may stay held until its rule's flush timeout; a submitted line never outlives
+its submit (the submit flushes its containers' groups), so an acknowledgement still means
+durable — docs/admin.md, "Multi-line and acknowledgements".
 """
 
 import asyncio
@@ -36,10 +43,13 @@ class Counters:
     quarantined: int = 0
     batches: int = 0
     by_driver: dict = field(default_factory=dict)
+    # (tenant, container id) -> lines dropped because the queue was full; bounded
+    dropped_by_container: dict = field(default_factory=dict)
 
 
 class Pipeline:
-    def __init__(self, queue_limit: int, batch_lines: int, batch_wait_s: float):
+    def __init__(self, queue_limit: int, batch_lines: int, batch_wait_s: float, prepare=None):
+        self.prepare = prepare
         self.queue_limit = queue_limit
         self.batch_lines = batch_lines
         self.batch_wait_s = batch_wait_s
@@ -56,25 +66,28 @@ class Pipeline:
 
     # --- receiver side (event loop thread) ---------------------------------------------------
     def offer(self, record: Record) -> bool:
-        with self._lock:
-            if len(self._records) >= self.queue_limit or self._closed:
-                self.counters.dropped += 1
-                return False
-            self._append([record])
-        return True
+        return self.offer_many([record]) == 0
 
     def offer_many(self, records: list[Record]) -> int:
         """Queues as many as fit; returns how many were dropped."""
         with self._lock:
-            room = 0 if self._closed else self.queue_limit - len(self._records)
+            held = self.prepare.held if self.prepare is not None else 0
+            room = 0 if self._closed else self.queue_limit - len(self._records) - held
             if room < len(records):
-                dropped = len(records) - max(room, 0)
+                keep = max(room, 0)
+                dropped = len(records) - keep
                 self.counters.dropped += dropped
-                records = records[: max(room, 0)]
+                self._count_drops(records[keep:])
+                records = records[:keep]
             else:
                 dropped = 0
-            if records:
+            if records and self.prepare is None:
                 self._append(records)
+                return dropped
+        if records:
+            ready = self.prepare.feed(records)
+            with self._lock:
+                self._append(ready, accepted=len(records))
         return dropped
 
     async def submit(self, records: list[Record]) -> None:
@@ -84,19 +97,55 @@ class Pipeline:
         with self._lock:
             if self._closed:
                 raise Overloaded("ingest is shutting down")
-            if len(self._records) + len(records) > self.queue_limit:
-                raise Overloaded(f"ingest queue is full ({len(self._records)} lines waiting)")
-            start = self._next_seq
-            self._append(records)
-            self._acks.append((self._next_seq, start, fut))
+            waiting = len(self._records) + (self.prepare.held if self.prepare is not None else 0)
+            if waiting + len(records) > self.queue_limit:
+                raise Overloaded(f"ingest queue is full ({waiting} lines waiting)")
+            if self.prepare is None:
+                start = self._next_seq
+                self._append(records)
+                self._acks.append((self._next_seq, start, fut))
+        if self.prepare is not None:
+            # flush_after: every group holding one of these records is queued now, so the
+            # acknowledgement below covers all of them (no held line outlives its submit).
+            ready = self.prepare.feed(records, flush_after=True)
+            with self._lock:
+                start = self._next_seq
+                self._append(ready, accepted=len(records))
+                self._acks.append((self._next_seq, start, fut))
         await fut
 
-    def _append(self, records: list[Record]) -> None:
+    def flush_expired(self) -> None:
+        """Queues multi-line groups whose flush timeout passed (called by the service's timer)."""
+        if self.prepare is not None:
+            ready = self.prepare.expire()
+            if ready:
+                with self._lock:
+                    self._append(ready, accepted=0)
+
+    def flush_held(self) -> None:
+        """Queues every held group (before rules change, and on close)."""
+        if self.prepare is not None:
+            ready = self.prepare.flush_all()
+            if ready:
+                with self._lock:
+                    self._append(ready, accepted=0)
+
+    def _count_drops(self, records: list[Record]) -> None:
+        by_container = self.counters.dropped_by_container
+        for record in records:
+            key = (record.tenant, record.container_id or record.container_name or record.host)
+            if key not in by_container and len(by_container) >= 1000:
+                key = ("", "")  # everything past the first 1000 containers, together
+            by_container[key] = by_container.get(key, 0) + 1
+
+    def _append(self, records: list[Record], accepted: int | None = None) -> None:
+        self.counters.accepted += len(records) if accepted is None else accepted
+        if not records:
+            return
         if not self._records:
             self._first_at = time.monotonic()
         self._records.extend(records)
         self._next_seq += len(records)
-        self.counters.accepted += len(records)
         if len(self._records) >= self.batch_lines:
             self._wake.notify()
 
@@ -149,6 +198,7 @@ class Pipeline:
 
     def close(self) -> None:
         """Stops accepting; the writer drains what is queued, then `take` returns empty."""
+        self.flush_held()
         with self._lock:
             self._closed = True
             self._wake.notify_all()

@@ -3,8 +3,11 @@
 Lifecycle (run by `manage.py ingest`):
 - start the writer thread, then a receiver per enabled driver;
 - every LOGSITE_DRIVER_POLL_SECONDS (or at once on a Redis notification) re-read the drivers
-  and start, stop or restart receivers whose configuration changed — no restart needed;
-- publish counters to Redis for the status page and /metrics;
+  and the multi-line rules, start, stop or restart receivers whose configuration changed and
+  hand the rules and tenant-label settings to the pipeline's Preparer — no restart needed;
+- flush multi-line groups whose timeout passed;
+- publish counters to Redis for the status page and /metrics (ingest/rates.py for the
+  per-container counts);
 - on SIGTERM/SIGINT: stop the receivers (no new input), let the writer commit or spool
   everything already accepted, then exit. Nothing acknowledged is lost.
 """
@@ -27,9 +30,12 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from ingest import fanout
+from ingest.multiline_rules import load_rule_specs
 from ingest.normalize import Limits
 from ingest.notify import DRIVERS_CHANGED_CHANNEL
 from ingest.pipeline import Pipeline
+from ingest.prepare import Preparer
+from ingest.rates import RateCounter
 from ingest.receivers.base import DriverConfig, Receiver
 from ingest.receivers.registry import build_receiver
 from ingest.store.spool import Spool
@@ -55,15 +61,24 @@ def load_drivers() -> dict[int, DriverConfig]:
     return {d.id: DriverConfig.from_model(d) for d in drivers}
 
 
+def load_config():
+    """(enabled drivers, enabled multi-line rules), read together on every reload."""
+    drivers = load_drivers()
+    return drivers, load_rule_specs()
+
+
 class IngestService:
     def __init__(self, only_driver_ids: set[int] | None = None):
         self.name = writer_name()
         self.only = only_driver_ids
+        self.prepare = Preparer()
         self.pipeline = Pipeline(
             queue_limit=settings.LOGSITE_QUEUE_LINES,
             batch_lines=settings.LOGSITE_BATCH_LINES,
             batch_wait_s=settings.LOGSITE_BATCH_WAIT_MS / 1000,
+            prepare=self.prepare,
         )
+        self.rates = RateCounter()
         spool_dir = Path(settings.LOGSITE_SPOOL_DIR) / self.name
         spool_dir.mkdir(parents=True, exist_ok=True)
         self._spool_lock = _lock_directory(spool_dir)
@@ -99,6 +114,7 @@ class IngestService:
             asyncio.create_task(self._watch_drivers()),
             asyncio.create_task(self._listen_for_changes()),
             asyncio.create_task(self._publish_stats()),
+            asyncio.create_task(self._flush_groups()),
         ]
         log.info("ingest %s started (pid %d)", self.name, os.getpid())
         await self._stopping.wait()
@@ -132,7 +148,9 @@ class IngestService:
     async def _watch_drivers(self) -> None:
         while True:
             try:
-                await self.apply_drivers(await sync_to_async(load_drivers, thread_sensitive=False)())
+                drivers, rules = await sync_to_async(load_config, thread_sensitive=False)()
+                await self.apply_drivers(drivers)
+                self.apply_rules(rules)
                 await self._write_stats()  # so waiters (status page, tests) see new drivers at once
             except Exception:
                 log.exception("cannot load drivers; keeping the current receivers")
@@ -154,9 +172,22 @@ class IngestService:
                 log.debug("driver change notifications unavailable: %s", e)
                 await asyncio.sleep(5)
 
+    def apply_rules(self, rules) -> None:
+        if self.prepare.rules_differ(rules):
+            # Groups opened under the old rules are written as they are; new lines meet the new rules.
+            self.pipeline.flush_held()
+            self.prepare.rules.update(rules)
+            log.info("multi-line rules: %d enabled", len(rules))
+
+    async def _flush_groups(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            self.pipeline.flush_expired()
+
     async def apply_drivers(self, wanted: dict[int, DriverConfig]) -> None:
         if self.only is not None:
             wanted = {k: v for k, v in wanted.items() if k in self.only}
+        self.prepare.tenant_labels.update(wanted.values())
         for driver_id, receiver in list(self.receivers.items()):
             if wanted.get(driver_id) != receiver.driver:
                 await self._stop_receiver(receiver)
@@ -192,6 +223,7 @@ class IngestService:
     # --- fan-out -----------------------------------------------------------------------------
     def _on_commit(self, committed) -> None:
         """Called in the writer thread after commit; fan-out runs on the event loop."""
+        self.rates.count(committed)  # before any skip: the status counts every committed row
         if self._inflight >= MAX_INFLIGHT_FANOUT:
             # Redis is behind: skipping is safe because clients refill id gaps from the store.
             self.fanout_skipped += 1
@@ -220,8 +252,16 @@ class IngestService:
             "batches": c.batches,
             "spool_bytes": self.spool.depth_bytes(),
             "fanout_skipped": self.fanout_skipped,
+            "held": self.prepare.held,
+            "multiline_merged": self.prepare.grouper.merged_lines,
+            "dropped_by_container": [[t, cid, n] for (t, cid), n in c.dropped_by_container.items()],
             "drivers": {
-                str(r.driver.id): {"name": r.driver.name, "kind": r.driver.kind, **r.stats.as_dict()}
+                str(r.driver.id): {
+                    "name": r.driver.name,
+                    "kind": r.driver.kind,
+                    **r.stats.as_dict(),
+                    "tenant_label_refused": self.prepare.tenant_labels.refused.get(r.driver.id, 0),
+                }
                 for r in self.receivers.values()
             },
             "start_errors": {str(k): v for k, v in self.start_errors.items()},
@@ -230,6 +270,7 @@ class IngestService:
     async def _write_stats(self) -> None:
         try:
             await self.redis.set(STATS_KEY.format(writer=self.name), json.dumps(self.stats()), ex=STATS_TTL_S)
+            await self.rates.flush(self.redis)
         except Exception as e:
             log.debug("cannot publish ingest stats: %s", e)
 

@@ -24,7 +24,8 @@ CSRF_TRUSTED_ORIGINS = env_list("LOGSITE_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # The admin site also admits tenant admins (logsite/admin_site.py).
+    "logsite.admin_site.LogsiteAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -64,6 +65,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.roles",
             ],
         },
     },
@@ -135,6 +137,9 @@ LOGSITE_PARTITION_DAYS_AHEAD = env_int("LOGSITE_PARTITION_DAYS_AHEAD", 2, minimu
 LOGSITE_MAX_TS_AGE_DAYS = env_int("LOGSITE_MAX_TS_AGE_DAYS", 30, minimum=1)
 LOGSITE_DRIVER_POLL_SECONDS = env_int("LOGSITE_DRIVER_POLL_SECONDS", 5, minimum=1)
 LOGSITE_WRITER_NAME = env_str("LOGSITE_WRITER_NAME", "")
+# Host name Docker hosts use to reach ingest, for the "connect a container" snippets; empty: the
+# host name the browser used for the page.
+LOGSITE_PUBLIC_HOST = env_str("LOGSITE_PUBLIC_HOST", "")
 
 LOGGING = {
     "version": 1,
