@@ -253,6 +253,7 @@ class IngestService:
             "spool_bytes": self.spool.depth_bytes(),
             "fanout_skipped": self.fanout_skipped,
             "held": self.prepare.held,
+            "multiline_rules": len(self.prepare.rules.specs),
             "multiline_merged": self.prepare.grouper.merged_lines,
             "dropped_by_container": [[t, cid, n] for (t, cid), n in c.dropped_by_container.items()],
             "drivers": {

@@ -59,11 +59,15 @@ bind_text = st.text(alphabet="tcpudhi:/[]0123456789.*abx-", max_size=30) | st.te
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(st.sampled_from(["zmq", "http", "gelf", "fluentd", "syslog", "splunk", "journal", "plugin"]), bind_text)
+@given(
+    st.sampled_from(["zmq", "http", "gelf", "fluentd", "syslog", "splunk", "journal", "plugin"]), bind_text
+)
 def test_it_answers_any_text_with_endpoints_or_a_value_error(kind, bind):
     try:
         result = endpoints(kind, bind)
     except ValueError as e:
-        assert str(e)
+        message = str(e)
+        assert message
     else:
-        assert result and all(0 <= e.port <= 65535 for e in result)
+        assert result
+        assert all(0 <= e.port <= 65535 for e in result)

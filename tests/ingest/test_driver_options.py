@@ -22,15 +22,23 @@ def test_it_reports_every_problem_at_once():
     with pytest.raises(OptionsError) as e:
         clean_options("gelf", {"max_message_bytes": "huge", "chunk_timeout_s": 0, "nope": 1})
     assert len(e.value.messages) == 3
-    assert "max_message_bytes: must be a size in bytes such as 65536, 64k or 16m, not 'huge'" in e.value.messages
+    assert (
+        "max_message_bytes: must be a size in bytes such as 65536, 64k or 16m, not 'huge'" in e.value.messages
+    )
     assert "chunk_timeout_s: must be at least 0.1, not 0" in e.value.messages
 
 
 def test_it_types_values_and_accepts_sizes_with_units():
     cleaned = clean_options(
-        "journal", {"auth": "none", "max_field_bytes": "64k", "max_entry_bytes": 2048, "partial_timeout_s": "2.5"}
+        "journal",
+        {"auth": "none", "max_field_bytes": "64k", "max_entry_bytes": 2048, "partial_timeout_s": "2.5"},
     )
-    assert cleaned == {"auth": "none", "max_field_bytes": 65536, "max_entry_bytes": 2048, "partial_timeout_s": 2.5}
+    assert cleaned == {
+        "auth": "none",
+        "max_field_bytes": 65536,
+        "max_entry_bytes": 2048,
+        "partial_timeout_s": 2.5,
+    }
 
 
 def test_it_checks_choices_ranges_and_booleans():
@@ -79,7 +87,7 @@ json_values = (
     | st.lists(st.text(max_size=5), max_size=3)
     | st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)
 )
-option_names = st.sampled_from(sorted({o.name for opts in OPTIONS.values() for o in opts}) + ["x", ""])
+option_names = st.sampled_from([*sorted({o.name for opts in OPTIONS.values() for o in opts}), "x", ""])
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -88,7 +96,8 @@ def test_it_answers_any_input_with_a_clean_result_or_an_options_error(kind, opti
     try:
         cleaned = clean_options(kind, options)
     except OptionsError as e:
-        assert e.messages
+        messages = e.messages
+        assert messages
     else:
         assert set(cleaned) <= {o.name for o in OPTIONS[kind]}
         assert clean_options(kind, cleaned) == cleaned  # cleaning is idempotent

@@ -29,7 +29,12 @@ def lines_of(records):
 def test_it_appends_continuation_lines_to_the_record_before_them():
     g = Grouper(lambda r: rule())
     out = g.feed(
-        [rec("2026-01-01 boom"), rec("Traceback (most recent call last):"), rec('  File "x.py"'), rec("2026-01-01 ok")],
+        [
+            rec("2026-01-01 boom"),
+            rec("Traceback (most recent call last):"),
+            rec('  File "x.py"'),
+            rec("2026-01-01 ok"),
+        ],
         now=0,
     )
     assert lines_of(out) == ['2026-01-01 boom\nTraceback (most recent call last):\n  File "x.py"']
@@ -48,7 +53,9 @@ def test_it_flushes_a_quiet_group_after_the_timeout_only():
 
 def test_it_closes_groups_at_the_line_and_byte_limits_and_on_a_stream_change():
     g = Grouper(lambda r: rule(max_lines=2, max_bytes=25))
-    out = g.feed([rec("2026-01-01 a"), rec(" 1"), rec(" 2"), rec(" 3" * 20), rec(" 4", stream="stderr")], now=0)
+    out = g.feed(
+        [rec("2026-01-01 a"), rec(" 1"), rec(" 2"), rec(" 3" * 20), rec(" 4", stream="stderr")], now=0
+    )
     assert lines_of(out) == ["2026-01-01 a\n 1", " 2", " 3" * 20]
     assert lines_of(g.flush_all()) == [" 4"]
 
@@ -78,7 +85,9 @@ def test_the_rule_book_picks_the_first_matching_rule_of_the_tenant():
     def spec(id, match, pattern, tenant="t"):
         return RuleSpec(id, tenant, f"r{id}", match, pattern, r"\S", 10, 1000, 1000)
 
-    book = RuleBook([spec(1, "label", "app=api*"), spec(2, "container", "web-*"), spec(3, "image", "*", tenant="u")])
+    book = RuleBook(
+        [spec(1, "label", "app=api*"), spec(2, "container", "web-*"), spec(3, "image", "*", tenant="u")]
+    )
     by_label = Record(line="", tenant="t", container_name="/x", labels={"app": "api-v2"})
     by_name = Record(line="", tenant="t", container_name="web-1")
     assert book.rule_for(by_label).id == 1
@@ -90,7 +99,9 @@ def test_the_rule_book_picks_the_first_matching_rule_of_the_tenant():
 starts = st.sampled_from(["2026-01-01 start", "2026-01-01 x"])
 continuations = st.sampled_from(["  at x", "\tat A.b(A.java:1)", "Caused by: y", "", "é" * 30])
 records = st.lists(
-    st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["stdout", "stderr"]), starts | continuations),
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]), st.sampled_from(["stdout", "stderr"]), starts | continuations
+    ),
     max_size=60,
 )
 
@@ -158,7 +169,8 @@ def test_held_lines_count_against_the_queue_and_are_written_on_close():
     pipeline = Pipeline(queue_limit=3, batch_lines=10, batch_wait_s=0.01, prepare=prepare)
     assert pipeline.offer_many([rec("2026-01-01 a"), rec(" b"), rec(" c"), rec(" d")]) == 1
     assert pipeline.counters.dropped_by_container == {("t", "c1"): 1}
-    assert pipeline.pending() == 0 and prepare.held == 3
+    assert pipeline.pending() == 0
+    assert prepare.held == 3
     pipeline.close()
     batch, _ = pipeline.take(idle_timeout=0.01)
     assert lines_of(batch) == ["2026-01-01 a\n b\n c"]
