@@ -1,4 +1,6 @@
 import pytest
+import redis
+from django.conf import settings
 from django.db import connection
 
 from tests.base import actors  # noqa: F401 - shared fixture
@@ -7,9 +9,17 @@ from tests.support.processes import IngestProcess
 
 @pytest.fixture
 def clean_logs(transactional_db):
-    """`logs` and its ledger are not Django-managed, so the test flush leaves them: empty them."""
+    """`logs` and its ledger are not Django-managed, so the test flush leaves them: empty them.
+
+    Container keys start again at 1 in every new test database, so the per-container rates in
+    Redis (ingest/rates.py) of earlier runs must go too.
+    """
     with connection.cursor() as cur:
         cur.execute("TRUNCATE logs, log_batches, containers CASCADE")
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in [*client.scan_iter(match="logsite:rates:*"), "logsite:seen"]:
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture
