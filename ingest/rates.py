@@ -2,25 +2,26 @@
 
 Write side (ingest): the writer thread counts every committed batch per container key and per
 driver (one pass over the batch's rows; bench/container_rates.py measures it), and the event
-loop adds the counts to per-minute Redis hashes every couple of seconds:
-    logsite:rates:<minute epoch>   field "c:<ckey>:n" / "c:<ckey>:b" (lines / bytes of line text),
-                                   "d:<driver id>:n" / ":b"; kept 62 minutes
-    logsite:seen                   field "c:<ckey>" / "d:<driver id>" -> Unix time of the last flush
-                                   that counted it
+loop adds the counts to Redis hashes every couple of seconds, in two bucket sizes:
+    logsite:rates:60:<start epoch>    1-minute buckets, kept 3 minutes   (for the 1-minute rate)
+    logsite:rates:300:<start epoch>   5-minute buckets, kept 70 minutes  (for the 1-hour rate)
+        fields "c:<ckey>:n" / "c:<ckey>:b" (lines / bytes of line text), "d:<driver id>:n" / ":b"
+    logsite:seen    field "c:<ckey>" / "d:<driver id>" -> Unix time of the last flush that counted it
 Several ingest processes add into the same hashes. Why not count rows in `logs` instead:
 docs/decisions/0007-container-rates.md.
 
-Read side (web): `read_rates` sums the buckets: the 1-minute rate is the current minute plus the
-overlapping share of the previous one, the 1-hour rate likewise over 61 buckets.
+Read side (web): `read_rates` sums the buckets that overlap the window, the oldest one by its
+overlapping share: 2 one-minute buckets for the minute, 13 five-minute buckets for the hour.
 """
 
 import threading
 import time
 from dataclasses import dataclass
 
-BUCKET_S = 60
-KEEP_S = 62 * 60
-RATES_KEY = "logsite:rates:{minute}"
+# (bucket seconds, buckets summed for the window, seconds kept)
+MINUTE = (60, 2, 3 * 60)
+HOUR = (300, 13, 70 * 60)
+RATES_KEY = "logsite:rates:{size}:{start}"
 SEEN_KEY = "logsite:seen"
 SEEN_KEEP_S = 7 * 86400
 _PRUNE_EVERY_S = 3600
@@ -83,12 +84,13 @@ class RateCounter:
         if not counts:
             return
         now = time.time() if now is None else now
-        key = RATES_KEY.format(minute=int(now // BUCKET_S) * BUCKET_S)
         pipe = redis.pipeline(transaction=False)
-        for name, (n, b) in counts.items():
-            pipe.hincrby(key, f"{name}:n", n)
-            pipe.hincrby(key, f"{name}:b", b)
-        pipe.expire(key, KEEP_S)
+        for size, _count, keep in (MINUTE, HOUR):
+            key = RATES_KEY.format(size=size, start=int(now // size) * size)
+            for name, (n, b) in counts.items():
+                pipe.hincrby(key, f"{name}:n", n)
+                pipe.hincrby(key, f"{name}:b", b)
+            pipe.expire(key, keep)
         pipe.hset(SEEN_KEY, mapping=dict.fromkeys(counts, f"{now:.3f}"))
         try:
             await pipe.execute()
@@ -130,20 +132,30 @@ def read_rates(redis, fields: list[str], now: float | None = None) -> dict[str, 
     if not fields:
         return {}
     now = time.time() if now is None else now
-    current = int(now // BUCKET_S) * BUCKET_S
-    share = 1 - (now - current) / BUCKET_S  # of the oldest bucket that overlaps the window
     names = [f"{f}:{x}" for f in fields for x in ("n", "b")]
     pipe = redis.pipeline(transaction=False)
-    for i in range(61):
-        pipe.hmget(RATES_KEY.format(minute=current - i * BUCKET_S), names)
+    for size, count, _keep in (MINUTE, HOUR):
+        current = int(now // size) * size
+        for i in range(count):
+            pipe.hmget(RATES_KEY.format(size=size, start=current - i * size), names)
     pipe.hmget(SEEN_KEY, fields)
-    *buckets, seen = pipe.execute()
+    replies = pipe.execute()
+    minute, hour, seen = replies[: MINUTE[1]], replies[MINUTE[1] : -1], replies[-1]
+    share_minute = 1 - (now % MINUTE[0]) / MINUTE[0]
+    share_hour = 1 - (now % HOUR[0]) / HOUR[0]
     out = {}
     for j, name in enumerate(fields):
-        per_bucket = [(int(bk[2 * j] or 0), int(bk[2 * j + 1] or 0)) for bk in buckets]
-        n1m = per_bucket[0][0] + per_bucket[1][0] * share
-        b1m = per_bucket[0][1] + per_bucket[1][1] * share
-        n1h = sum(n for n, _ in per_bucket[:60]) + per_bucket[60][0] * share
-        b1h = sum(b for _, b in per_bucket[:60]) + per_bucket[60][1] * share
+        n1m, b1m = _window(minute, j, share_minute)
+        n1h, b1h = _window(hour, j, share_hour)
         out[name] = Rates(n1m, n1h, b1m, b1h, float(seen[j]) if seen[j] else None)
     return out
+
+
+def _window(buckets: list, j: int, share_of_oldest: float) -> tuple[float, float]:
+    """Lines and bytes of field j over buckets (newest first), the oldest weighted by its share."""
+    lines = sum(int(bk[2 * j] or 0) for bk in buckets[:-1]) + int(buckets[-1][2 * j] or 0) * share_of_oldest
+    nbytes = (
+        sum(int(bk[2 * j + 1] or 0) for bk in buckets[:-1])
+        + int(buckets[-1][2 * j + 1] or 0) * share_of_oldest
+    )
+    return lines, nbytes
