@@ -121,5 +121,5 @@ def test_lines_that_cannot_be_acknowledged_are_joined_across_messages_and_flushe
         pub.close(linger=0)
     assert stored("00000000000a") == expected_records(java)
     assert stored("00000000000b") == java  # no rule for service "other": untouched, in order
-    assert proc.stats()["held"] == 0
+    proc.wait_stats(lambda s: s["held"] == 0)  # reported every 2 s
     assert re.search(r"\tat Orders\.main", stored("00000000000a")[1])
