@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import msgpack
 
+from ingest import driver_options
 from ingest.partials import PARTIAL, PartialAssembler
 from ingest.pipeline import NotDurable, Overloaded
 from ingest.record import STDERR, STDOUT, Record
@@ -292,7 +293,8 @@ class FluentdReceiver(SocketReceiver):
 
     kind = "fluentd"
     transports = frozenset({"tcp"})
-    OPTIONS = {"tag_template", "max_message_bytes", "max_decompressed_bytes", "partial_timeout_s"}
+    # One option table for the admin form and the receiver (ingest/driver_options.py).
+    OPTIONS = frozenset(driver_options.specs("fluentd"))
 
     def __init__(self, driver, pipeline, max_line_bytes: int = 256 * 1024):
         super().__init__(driver, pipeline)

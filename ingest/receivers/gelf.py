@@ -9,6 +9,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from ingest import driver_options
 from ingest.record import STDERR, STDOUT, Record
 
 from .errors import DecodeError
@@ -184,7 +185,8 @@ class GelfReceiver(SocketReceiver):
     """UDP (chunked, compressed) and TCP (NUL-framed). GELF has no acks: records are offered."""
 
     kind = "gelf"
-    OPTIONS = {"max_message_bytes", "chunk_timeout_s", "max_pending_bytes"}
+    # One option table for the admin form and the receiver (ingest/driver_options.py).
+    OPTIONS = frozenset(driver_options.specs("gelf"))
 
     def __init__(self, driver, pipeline):
         super().__init__(driver, pipeline)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import psycopg
 from aiohttp import web
 
+from ingest import driver_options
 from ingest.partials import PARTIAL, PartialAssembler
 from ingest.pipeline import NotDurable, Overloaded
 from ingest.record import STDERR, STDOUT, Record
@@ -332,7 +333,8 @@ class JournalReceiver(HttpReceiver):
     """
 
     kind = "journal"
-    OPTIONS = {"auth", "max_field_bytes", "max_entry_bytes", "partial_timeout_s"}
+    # One option table for the admin form and the receiver (ingest/driver_options.py).
+    OPTIONS = frozenset(driver_options.specs("journal"))
 
     def __init__(
         self, driver, pipeline, max_body_bytes: int, conninfo: str, max_line_bytes: int = 256 * 1024

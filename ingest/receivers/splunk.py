@@ -11,6 +11,7 @@ import time
 
 from aiohttp import web
 
+from ingest import driver_options
 from ingest.pipeline import NotDurable, Overloaded
 from ingest.record import STDERR, STDOUT, Record
 
@@ -192,7 +193,8 @@ class SplunkReceiver(HttpReceiver):
     """
 
     kind = "splunk"
-    OPTIONS = {"tag_template"}
+    # One option table for the admin form and the receiver (ingest/driver_options.py).
+    OPTIONS = frozenset(driver_options.specs("splunk"))
 
     def __init__(self, driver, pipeline, max_body_bytes: int):
         super().__init__(driver, pipeline, max_body_bytes)

@@ -17,6 +17,7 @@ gives container identity only through the driver's tag template (see dockertag.p
 import re
 import time
 
+from ingest import driver_options
 from ingest.record import STDERR, STDOUT, Record
 
 from .dockertag import DEFAULT_TEMPLATE as DEFAULT_TAG_TEMPLATE
@@ -282,7 +283,8 @@ class SyslogReceiver(SocketReceiver):
     """UDP (one message per datagram) and TCP (newline or octet-counted). No acks: offered."""
 
     kind = "syslog"
-    OPTIONS = {"tag_template", "max_message_bytes"}
+    # One option table for the admin form and the receiver (ingest/driver_options.py).
+    OPTIONS = frozenset(driver_options.specs("syslog"))
 
     def __init__(self, driver, pipeline):
         super().__init__(driver, pipeline)
