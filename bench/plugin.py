@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from driver.fifo import encode_frame  # noqa: E402
-from driver.logentry_pb2 import LogEntry  # noqa: E402
+from driver.logentry import LogEntry  # noqa: E402
 
 
 class CountingSink:

@@ -36,7 +36,7 @@ import aiohttp
 from aiohttp import web
 
 from driver.fifo import encode_frame
-from driver.logentry_pb2 import LogEntry
+from driver.logentry import LogEntry
 from driver.options import Options
 from driver.timefmt import format_rfc3339_ns, is_go_zero_time, parse_rfc3339_ns
 
