@@ -7,7 +7,7 @@ import struct
 
 from google.protobuf.message import DecodeError
 
-from driver.logentry_pb2 import LogEntry
+from driver.logentry import LogEntry
 
 # Real frames are at most ~16.4 KiB (a 16 KiB fragment plus a few fields). A length this large
 # can only come from a corrupted stream, and without a separator there is no way to resync.

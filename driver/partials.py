@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from driver.logentry_pb2 import LogEntry
+from driver.logentry import LogEntry
 
 
 @dataclass(slots=True)

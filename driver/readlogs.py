@@ -36,7 +36,7 @@ import aiohttp
 from aiohttp import web
 
 from driver.fifo import encode_frame
-from driver.logentry_pb2 import LogEntry
+from driver.logentry import LogEntry
 from driver.options import Options
 from driver.timefmt import format_rfc3339_ns, is_go_zero_time, parse_rfc3339_ns
 
@@ -111,7 +111,9 @@ def _frame(row: dict[str, Any]) -> bytes:
     entry = LogEntry(
         source="stderr" if row.get("stream") == "stderr" else "stdout",
         time_nano=row["_ts_ns"],
-        line=row["line"].encode("utf-8", "surrogateescape"),
+        # dockerd writes `line` to the `docker logs` client as it is; json-file keeps each line's
+        # newline for that reason, and Logsite stores lines without it.
+        line=row["line"].encode("utf-8", "surrogateescape") + b"\n",
     )
     return encode_frame(entry)
 

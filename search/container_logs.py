@@ -11,6 +11,7 @@ lines committed after that id: how `docker logs -f` polls). Each output line is
 """
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
@@ -22,6 +23,7 @@ from ingest.store.schema import STREAM_NAMES
 from ingest.timeparse import ns_to_rfc3339, rfc3339_to_ns
 
 CHUNK_ROWS = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TAIL = 1_000_000
 
 
@@ -77,14 +79,27 @@ def container_logs(request, container: str):
     return StreamingHttpResponse(_stream(ckeys, **params), content_type="application/x-ndjson")
 
 
+def _split_ns(ns: int) -> tuple[datetime, int]:
+    """Unix ns -> (the microsecond `ts` column value, the `ts_ns` remainder), both exact.
+
+    to_timestamp() goes through a double and rounds to the microsecond, so a line asked for
+    by its own timestamp (as `docker logs --since` does) could fall outside the bound.
+    """
+    micros, rest = divmod(ns, 1000)
+    return _EPOCH + timedelta(microseconds=micros), rest
+
+
 def _where(ckeys, since, until, after_id) -> tuple[str, list]:
     clauses, args = ["ckey = ANY(%s)"], [ckeys]
+    # The first comparison alone is an index range; the second settles the boundary microsecond.
     if since is not None:
-        clauses.append("ts >= to_timestamp(%s::numeric / 1e9)")
-        args.append(since)
+        ts, rest = _split_ns(since)
+        clauses.append("ts >= %s AND (ts > %s OR ts_ns >= %s)")
+        args += [ts, ts, rest]
     if until is not None:
-        clauses.append("ts <= to_timestamp(%s::numeric / 1e9)")
-        args.append(until)
+        ts, rest = _split_ns(until)
+        clauses.append("ts <= %s AND (ts < %s OR ts_ns <= %s)")
+        args += [ts, ts, rest]
     if after_id is not None:
         clauses.append("id > %s")
         args.append(after_id)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from driver.fifo import encode_frame
-from driver.logentry_pb2 import LogEntry
+from driver.logentry import LogEntry
 from tests.driver.dockerd_split import entries_for_line
 
 ACCEPT = "application/vnd.docker.plugins.v1.2+json"

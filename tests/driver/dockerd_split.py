@@ -2,7 +2,7 @@
 
 import secrets
 
-from driver.logentry_pb2 import LogEntry, PartialLogEntryMetadata
+from driver.logentry import LogEntry, PartialLogEntryMetadata
 
 FRAGMENT = 16384
 

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driver.fifo import MAX_FRAME_BYTES, FrameDecoder, FrameError, encode_frame
-from driver.logentry_pb2 import LogAttr, LogEntry, PartialLogEntryMetadata
+from driver.logentry import LogAttr, LogEntry, PartialLogEntryMetadata
 
 metadata = st.builds(
     PartialLogEntryMetadata,

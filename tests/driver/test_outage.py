@@ -3,7 +3,7 @@
 import time
 
 from driver.fifo import encode_frame
-from driver.logentry_pb2 import LogEntry
+from driver.logentry import LogEntry
 
 
 def frames(prefix: str, count: int, width: int = 0) -> tuple[list[str], bytes]:

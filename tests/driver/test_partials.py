@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driver.logentry_pb2 import LogEntry, PartialLogEntryMetadata
+from driver.logentry import LogEntry, PartialLogEntryMetadata
 from driver.partials import PartialAssembler
 from tests.driver.dockerd_split import FRAGMENT, entries_for_line
 

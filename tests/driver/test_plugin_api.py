@@ -2,7 +2,7 @@
 
 import struct
 
-from driver.logentry_pb2 import LogEntry, PartialLogEntryMetadata
+from driver.logentry import LogEntry, PartialLogEntryMetadata
 from tests.driver.dockerd_peer import info, request
 from tests.driver.dockerd_split import FRAGMENT
 

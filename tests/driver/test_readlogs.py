@@ -36,17 +36,18 @@ def test_it_answers_tail_since_and_until(plugin, logsite, container):
     c = logged(logsite, container, lines)
 
     entries = read_frames(docker_logs(plugin, c, tail=3))
+    # Each line ends in a newline: `docker logs` prints `line` exactly as it comes back.
     assert [(e.line, e.time_nano, e.source) for e in entries] == [
-        (b"line 7", T0 + 7 * SECOND, "stderr"),
-        (b"line 8", T0 + 8 * SECOND, "stdout"),
-        (b"line 9", T0 + 9 * SECOND, "stderr"),
+        (b"line 7\n", T0 + 7 * SECOND, "stderr"),
+        (b"line 8\n", T0 + 8 * SECOND, "stdout"),
+        (b"line 9\n", T0 + 9 * SECOND, "stderr"),
     ]
     window = read_frames(
         docker_logs(
             plugin, c, since=format_rfc3339_ns(T0 + 5 * SECOND), until=format_rfc3339_ns(T0 + 7 * SECOND)
         )
     )
-    assert [e.line for e in window] == [b"line 5", b"line 6", b"line 7"]
+    assert [e.line for e in window] == [b"line 5\n", b"line 6\n", b"line 7\n"]
     assert read_frames(docker_logs(plugin, c, tail=0)) == []
 
 
@@ -54,14 +55,15 @@ def test_it_pages_through_everything_when_tail_is_all(plugin, logsite, container
     logsite.page_size = 4
     lines = [f"paged {i}" for i in range(11)]
     c = logged(logsite, container, lines)
-    assert [e.line.decode() for e in read_frames(docker_logs(plugin, c, tail=-1))] == lines
+    entries = read_frames(docker_logs(plugin, c, tail=-1))
+    assert [e.line.decode() for e in entries] == [f"{x}\n" for x in lines]
 
 
 def test_it_returns_long_lines_whole(plugin, logsite, container):
     long_line = "L" * (FRAGMENT * 2 + 5)
     c = logged(logsite, container, ["short", long_line])
     entries = read_frames(docker_logs(plugin, c))
-    assert [e.line.decode() for e in entries] == ["short", long_line]
+    assert [e.line.decode() for e in entries] == ["short\n", long_line + "\n"]
     assert not any(e.partial for e in entries)
 
 
@@ -72,15 +74,15 @@ def test_it_follows_new_lines_and_ends_when_the_container_stops(plugin, logsite,
     c.fifo.entry(b"old 2")
     logsite.wait_for(lambda: len(logsite.lines(c.id)) == 2, what="the first lines")
     resp = docker_logs(plugin, c, tail=1, follow=True)
-    assert [e.line for e in read_frames(resp, limit=1)] == [b"old 2"]
+    assert [e.line for e in read_frames(resp, limit=1)] == [b"old 2\n"]
     for i in range(3):
         c.fifo.entry(f"new {i}".encode())
-    assert [e.line for e in read_frames(resp, limit=3)] == [b"new 0", b"new 1", b"new 2"]
+    assert [e.line for e in read_frames(resp, limit=3)] == [b"new 0\n", b"new 1\n", b"new 2\n"]
     c.fifo.entry(b"last words")
     c.stop()
     c.fifo.close()
     # Everything up to the end, then EOF: `docker logs -f` returns once the container stopped.
-    assert [e.line for e in read_frames(resp)] == [b"last words"]
+    assert [e.line for e in read_frames(resp)] == [b"last words\n"]
 
 
 def test_it_follows_without_history_when_tail_is_zero(plugin, logsite, container):
@@ -92,7 +94,7 @@ def test_it_follows_without_history_when_tail_is_zero(plugin, logsite, container
     c.fifo.entry(b"fresh")
     c.stop()
     c.fifo.close()
-    assert [e.line for e in read_frames(resp)] == [b"fresh"]
+    assert [e.line for e in read_frames(resp)] == [b"fresh\n"]
 
 
 def test_it_reports_an_unreachable_logsite_as_a_docker_logs_error(plugin, logsite, container):

@@ -20,11 +20,12 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # The first session on a machine builds the rootfs with debootstrap: 1 min on an idle machine,
 # 3+ min on a busy one. That counts against whichever test asks for it first.
 ROOTFS_BUILD_TIMEOUT = 1800
+NEEDS_ROOTFS = {"python_rootfs", "logsite_plugin"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "python_rootfs" in getattr(item, "fixturenames", ()):
+        if NEEDS_ROOTFS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.timeout(ROOTFS_BUILD_TIMEOUT))
 
 

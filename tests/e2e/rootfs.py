@@ -1,37 +1,18 @@
-"""Debian root filesystems built with debootstrap, cached once per machine.
+"""Debian trees for the e2e tests, cached under LOGSITE_TEST_CACHE (default /var/cache/logsite-test).
 
-Used for the Docker logging plugin (a plugin needs a rootfs directory, and images cannot be
-pulled here) and for any image that needs more than busybox. A build takes about a minute, so
-the result is kept under LOGSITE_TEST_CACHE (default /var/cache/logsite-test), keyed by suite,
-architecture and package list; a file lock makes concurrent sessions wait for one build instead
-of racing. The mirror comes from this machine's apt sources at run time (see apt_sources.py).
+The builder itself is debroot.rootfs, shared with the plugin's packaging script.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import os
-import shutil
-import subprocess
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
-from tests.e2e import apt_sources, cleanup
+from debroot import rootfs as _rootfs
+from debroot.rootfs import RootfsBuildError, build_info  # noqa: F401 - the harness's API
 
 PYTHON_PACKAGES = ("python3",)
-RECIPE_VERSION = 1  # bump when the build steps change so cached trees are rebuilt
-# Not needed at run time and about a third of the tree; a smaller tree makes
-# `docker plugin create` (which tars and gzips the rootfs) faster.
-TRIM_TREES = ("usr/share/doc", "usr/share/man", "usr/share/info")
-TRIM_FILES = ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*_*")
-
-
-class RootfsBuildError(RuntimeError):
-    pass
 
 
 def cache_dir() -> Path:
@@ -39,80 +20,5 @@ def cache_dir() -> Path:
 
 
 def ensure_rootfs(packages: Iterable[str] = PYTHON_PACKAGES, *, suite: str | None = None) -> Path:
-    """The path of a Debian minbase tree with `packages` installed, building it if needed.
-
-    Treat the tree as read-only: it is shared by every test session on the machine (hard-link
-    copies, as `Dockerd.create_plugin` makes, are fine as long as files are replaced, not edited).
-    """
-    suite = suite or apt_sources.os_codename()
-    wanted = sorted(set(packages))
-    arch = subprocess.run(["dpkg", "--print-architecture"], check=True, capture_output=True, text=True)
-    digest = hashlib.sha256(json.dumps([RECIPE_VERSION, wanted]).encode()).hexdigest()[:12]
-    key = f"{suite}-{arch.stdout.strip()}-{digest}"
-    trees = cache_dir() / "rootfs"
-    final = trees / key
-    if final.is_dir():  # complete: a tree only appears here by an atomic rename
-        return final
-    trees.mkdir(parents=True, exist_ok=True)
-    with _locked(cache_dir() / "rootfs.lock"):
-        if not final.is_dir():
-            _remove_unfinished(trees)
-            _build(final, suite, wanted)
-    return final
-
-
-def build_info(tree: Path) -> dict:
-    """What was built and how long it took, recorded next to the tree."""
-    return json.loads(tree.with_suffix(".json").read_text())
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _remove_unfinished(trees: Path) -> None:
-    # Left by a build that was killed; debootstrap may have had /proc or /sys mounted in it.
-    for stale in trees.glob(".build-*"):
-        cleanup.unmount_under(stale)
-        cleanup.remove_tree(stale)
-
-
-def _build(final: Path, suite: str, packages: list[str]) -> None:
-    debootstrap = shutil.which("debootstrap")
-    if debootstrap is None:
-        raise RootfsBuildError("debootstrap is missing: run scripts/install-system-packages")
-    mirror = apt_sources.find_mirror(suite)
-    work = final.parent / f".build-{final.name}-{os.getpid()}"
-    target = work / "root"
-    debs = cache_dir() / "debs"  # shared by every package list, so later builds download less
-    debs.mkdir(parents=True, exist_ok=True)
-    work.mkdir()
-    argv = [debootstrap, "--variant=minbase", f"--cache-dir={debs}"]
-    if packages:
-        argv.append(f"--include={','.join(packages)}")
-    if mirror.keyring:
-        argv.append(f"--keyring={mirror.keyring}")
-    argv += [suite, str(target), mirror.uri]
-    started = time.monotonic()
-    with open(work / "debootstrap.log", "wb") as log:
-        result = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, timeout=1800, check=False)
-    cleanup.unmount_under(target)
-    if result.returncode != 0:
-        tail = "\n".join((work / "debootstrap.log").read_text(errors="replace").splitlines()[-40:])
-        raise RootfsBuildError(f"{' '.join(argv)} exited {result.returncode}:\n{tail}")
-    for relative in TRIM_TREES:
-        shutil.rmtree(target / relative, ignore_errors=True)
-    for pattern in TRIM_FILES:  # files only: apt in the tree still finds its directories
-        for path in target.glob(pattern):
-            path.unlink()
-    seconds = time.monotonic() - started
-    info = {"suite": suite, "packages": packages, "mirror": mirror.uri, "build_seconds": round(seconds, 1)}
-    final.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
-    os.rename(target, final)
-    cleanup.remove_tree(work)
+    """A cached Debian minbase tree with `packages`; see debroot.rootfs.ensure_rootfs."""
+    return _rootfs.ensure_rootfs(packages, cache_dir(), suite=suite)

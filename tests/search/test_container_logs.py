@@ -62,6 +62,18 @@ def test_it_filters_by_time_and_follows_by_id(client, actors, stored):
     assert [x["line"] for x in after] == [f"a {i}" for i in range(5, 10)]
 
 
+def test_it_compares_since_and_until_to_the_nanosecond(client, actors, stored):
+    # What `docker logs --since/--until` sends is often a line's own timestamp, to the ns.
+    client.force_login(actors.alice)
+    url = f"/api/v1/containers/{CID}/logs"
+
+    def between(since: str, until: str) -> list[str]:
+        return [x["line"] for x in lines(client.get(url, {"since": since, "until": until}))]
+
+    assert between(f"{DAY}:00:03.123456789Z", f"{DAY}:00:05.123456789Z") == ["a 3", "a 4", "a 5"]
+    assert between(f"{DAY}:00:03.12345679Z", f"{DAY}:00:05.123456788Z") == ["a 4"]
+
+
 def test_it_accepts_the_plugin_driver_token_only_for_its_containers(client, stored):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {stored['token_a']}"}
     assert client.get(f"/api/v1/containers/{CID}/logs", **auth).status_code == 200

@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -105,6 +106,47 @@ class IngestProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise
+
+    def log_tail(self, lines: int = 40) -> str:
+        with contextlib.suppress(FileNotFoundError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+class WebProcess:
+    """The web server (`manage.py run`'s uvicorn command) on the test database, on a given port."""
+
+    def __init__(self, tmp_path: Path, port: int, **env):
+        from logsite.runner.app_processes import web_argv
+
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = tmp_path / f"web-{port}.log"
+        self.argv = web_argv("127.0.0.1", port)
+        self.env = child_env(**env)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> "WebProcess":
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        self.proc = subprocess.Popen(self.argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"web exited with {self.proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"web did not listen on {self.port} in {timeout}s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
     def log_tail(self, lines: int = 40) -> str:
         with contextlib.suppress(FileNotFoundError):

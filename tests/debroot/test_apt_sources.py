@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.apt_sources import Mirror, NoMirrorError, find_mirror
+from debroot.apt_sources import Mirror, NoMirrorError, find_mirror
 
 DEB822 = """\
 Types: deb-src

@@ -32,10 +32,14 @@ def os_codename(os_release: Path = Path("/etc/os-release")) -> str:
     raise NoMirrorError(f"no VERSION_CODENAME in {os_release}")
 
 
-def find_mirror(suite: str, apt_dir: Path = APT_DIR) -> Mirror:
-    """The first usable http(s)/file mirror that apt uses for `suite` (e.g. bookworm) main."""
+def find_mirror(suite: str, apt_dir: Path = APT_DIR, *, allow_override: bool = True) -> Mirror:
+    """The first usable http(s)/file mirror that apt uses for `suite` (e.g. bookworm) main.
+
+    The override names the release's mirror only; pass allow_override=False when looking up
+    another archive such as bookworm-security.
+    """
     override = os.environ.get("LOGSITE_TEST_APT_MIRROR")
-    if override:
+    if override and allow_override:
         return Mirror(override, None)
     candidates = []
     for path in sorted(apt_dir.glob("sources.list.d/*.sources")):
