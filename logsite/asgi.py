@@ -12,6 +12,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from accounts.ws_auth import ApiTokenWebsocketMiddleware  # noqa: E402
 from search.routing import websocket_urlpatterns  # noqa: E402
 
 # Serving /static/ from the app keeps `manage.py run` one process per role with no collectstatic
@@ -21,6 +22,8 @@ http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.LOGSITE_SERVE_STA
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(ApiTokenWebsocketMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

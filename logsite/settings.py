@@ -88,7 +88,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py >= 8 reads with a 5 s socket timeout by default, the same 5 s that
+            # channels-redis blocks in BZPOPMIN: an idle consumer then dies of a read timeout.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
             "prefix": env_str("LOGSITE_CHANNEL_PREFIX", "logsite"),
             "capacity": 1000,
             "expiry": 30,

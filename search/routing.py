@@ -1,1 +1,7 @@
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from search.consumers import LiveTailConsumer
+
+websocket_urlpatterns = [
+    path("ws/tail/", LiveTailConsumer.as_asgi()),
+]

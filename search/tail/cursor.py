@@ -1,0 +1,78 @@
+"""Per-container bookkeeping that makes the tail gap-free and duplicate-free.
+
+Fan-out is best effort (a publish can fail, Redis can drop a slow subscriber), the store is
+the truth. So every line the socket considers (live or from the store) is remembered by id,
+and a periodic sweep asks the store for ids above a per-container `floor` and sends the ones
+not yet seen.
+
+Ids come from a sequence reserved per writer batch inside the committing transaction, so per
+container they grow in commit order for one writer; with several writers a smaller id can
+commit a moment after a larger one. The floor therefore only advances to the largest id a
+sweep saw at least `settle_s` ago: a transaction that held a smaller id has had that long to
+commit. Ids at or below the floor are forgotten and treated as already seen.
+"""
+
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Container:
+    floor: int  # the sweep reads ids > floor
+    prune_below: int  # ids <= this count as seen (forgotten)
+    seen: set[int] = field(default_factory=set)
+    observed: deque = field(default_factory=deque)  # (monotonic time, max id in store)
+    last_sent: int = 0
+
+
+class TailCursor:
+    def __init__(self, settle_s: float = 5.0):
+        self.settle_s = settle_s
+        self._by_ckey: dict[int, _Container] = {}
+
+    def watch(self, ckey: int, floor: int, prune_below: int = 0) -> None:
+        if ckey not in self._by_ckey:
+            self._by_ckey[ckey] = _Container(floor=floor, prune_below=min(prune_below, floor))
+
+    def watched(self, ckey: int) -> bool:
+        return ckey in self._by_ckey
+
+    def ckeys(self) -> list[int]:
+        return list(self._by_ckey)
+
+    def take(self, ckey: int, row_id: int) -> bool:
+        """True (and remembered) the first time a watched container's line id is offered."""
+        state = self._by_ckey.get(ckey)
+        if state is None or row_id <= state.prune_below or row_id in state.seen:
+            return False
+        state.seen.add(row_id)
+        state.last_sent = max(state.last_sent, row_id)
+        return True
+
+    def floors(self) -> dict[int, int]:
+        return {ckey: state.floor for ckey, state in self._by_ckey.items()}
+
+    def unseen(self, ckey: int, ids: list[int]) -> list[int]:
+        state = self._by_ckey.get(ckey)
+        if state is None:
+            return []
+        return [i for i in ids if i > state.prune_below and i not in state.seen]
+
+    def observed(self, ckey: int, max_id: int, now: float) -> None:
+        state = self._by_ckey.get(ckey)
+        if state is not None and max_id > state.floor:
+            state.observed.append((now, max_id))
+
+    def settle(self, now: float) -> None:
+        for state in self._by_ckey.values():
+            advanced = state.floor
+            while state.observed and now - state.observed[0][0] >= self.settle_s:
+                advanced = max(advanced, state.observed.popleft()[1])
+            if advanced > state.floor:
+                state.floor = advanced
+                state.prune_below = max(state.prune_below, advanced)
+                state.seen = {i for i in state.seen if i > advanced}
+
+    def last_ids(self) -> dict[int, int]:
+        """The resume point a client would send: the newest id considered per container."""
+        return {ckey: max(s.last_sent, s.prune_below) for ckey, s in self._by_ckey.items()}
