@@ -4,7 +4,7 @@ Protocol (JSON both ways; docs/live-tail.md):
   client → {"type": "subscribe", "query": "...", "recent": N}             last N lines, then live
            {"type": "subscribe", "query": "...", "since": "RFC 3339"}     from a time, then live
            {"type": "subscribe", "query": "...", "resume": {ckey: id}}     after those ids, then live
-           {"type": "earlier", "before": {"ts_ns": T, "id": I}, "limit": N}  a page of history
+           {"type": "earlier", "before": {"ts_us": T, "id": I}, "limit": N}  a page of history
   server → {"type": "lines", "source": "history|live|refill", "containers": {...}, "lines": [...]}
            {"type": "live"} once history is sent; {"type": "earlier", ...}; {"type": "error", ...}
 
@@ -27,7 +27,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from ingest.fanout import container_group, tenant_group
 from ingest.timeparse import rfc3339_to_ns
 from search.querylang import QueryError, compile_matcher, parse
-from search.querylang.nodes import And, Node, is_container_level
+from search.querylang.nodes import And, Node, Not, Or, Text, is_container_level
 from search.tail import store
 from search.tail.cursor import TailCursor
 from search.tail.rows import datetime_of, from_fanout, matcher_row, public_container
@@ -50,6 +50,17 @@ def names_containers(node: Node) -> bool:
     if is_container_level(node):
         return True
     return isinstance(node, And) and any(is_container_level(t) for t in node.terms)
+
+
+def highlight_terms(node: Node) -> list[str]:
+    """Words and phrases a matching line contains (not those under a NOT), for the page to mark."""
+    if isinstance(node, Text):
+        return [node.value]
+    if isinstance(node, And | Or):
+        return [term for t in node.terms for term in highlight_terms(t)][:20]
+    if isinstance(node, Not):
+        return []
+    return []
 
 
 @dataclass
@@ -148,7 +159,9 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
         while await self._sweep(sub):  # catch up after a resume before calling it live
             pass
         if self.sub is sub:
-            await self.send_json({"type": "live", "query": options["query"]})
+            await self.send_json(
+                {"type": "live", "query": options["query"], "highlight": highlight_terms(node)}
+            )
             self.sweeper = asyncio.create_task(self._sweep_forever(sub))
 
     async def _history(self, sub: Subscription, options: dict) -> list[list]:
@@ -275,18 +288,18 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
         limit = content.get("limit", 500)
         if (
             not isinstance(before, dict)
-            or not _is_int(before.get("ts_ns"))
+            or not _is_int(before.get("ts_us"))
             or not _is_int(before.get("id"))
             or not _is_int(limit)
             or not 1 <= limit <= MAX_PAGE
         ):
-            await self._error(f"earlier needs before={{ts_ns, id}} (integers) and 1 <= limit <= {MAX_PAGE}")
+            await self._error(f"earlier needs before={{ts_us, id}} (integers) and 1 <= limit <= {MAX_PAGE}")
             return
         lines = await database_sync_to_async(store.earlier)(
             sub.node,
             sub.tenants,
             list(sub.containers),
-            (datetime_of(before["ts_ns"]), before["id"]),
+            (datetime_of(before["ts_us"]), before["id"]),
             limit,
             sub.now,
         )
@@ -344,7 +357,7 @@ def _subscribe_options(content: dict) -> dict:
         if _is_int(since) or isinstance(since, float):
             since = datetime.fromtimestamp(float(since), UTC)
         elif isinstance(since, str):
-            since = datetime_of(rfc3339_to_ns(since))
+            since = datetime_of(rfc3339_to_ns(since) // 1000)
         else:
             raise ValueError("since must be RFC 3339 text or Unix seconds")
     return {"query": query, "recent": recent, "resume": resume, "since": since}

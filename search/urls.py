@@ -1,6 +1,6 @@
 from django.urls import path
 
-from search import api, container_logs, views
+from search import api, container_logs, tail_page, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/v1/saved-searches", api.saved_searches, name="api-saved-searches"),
     path("api/v1/saved-searches/<int:pk>", api.saved_search, name="api-saved-search"),
     path("api/v1/openapi.json", api.openapi, name="api-openapi"),
+    path("tail/", tail_page.tail, name="tail"),
     path("api/v1/containers/<str:container>/logs", container_logs.container_logs, name="container-logs"),
 ]

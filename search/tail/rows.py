@@ -1,8 +1,10 @@
 """One wire shape for a tail line, whichever way it arrived (fan-out message or the store).
 
-A line goes to the client as [ckey, id, ts_ns, stream, level, flags, line, attrs] and the
+A line goes to the client as [ckey, id, ts_us, stream, level, flags, line, attrs] and the
 container it belongs to once per socket as {ckey: {name, service, ...}}. The matcher needs the
-container fields next to the line, so `matcher_row` joins the two.
+container fields next to the line, so `matcher_row` joins the two. Times travel as Unix
+microseconds, the store's precision, because a JavaScript number holds those exactly and
+nanoseconds it does not.
 """
 
 import json
@@ -16,13 +18,13 @@ _ONE_MICRO = timedelta(microseconds=1)
 CONTAINER_FIELDS = ("tenant", "service", "container_id", "name", "image", "host")
 
 
-def ts_ns_of(ts: datetime, ts_ns: int) -> int:
-    return (ts - _EPOCH) // _ONE_MICRO * 1000 + ts_ns
+def ts_us_of(ts: datetime) -> int:
+    return (ts - _EPOCH) // _ONE_MICRO
 
 
-def datetime_of(ts_ns: int) -> datetime:
-    """The stored timestamp (µs) of a wire ts_ns, for keyset paging."""
-    return _EPOCH + timedelta(microseconds=ts_ns // 1000)
+def datetime_of(ts_us: int) -> datetime:
+    """The stored timestamp of a wire ts_us, for keyset paging."""
+    return _EPOCH + timedelta(microseconds=ts_us)
 
 
 def attrs_of(value) -> dict | None:
@@ -38,14 +40,14 @@ def attrs_of(value) -> dict | None:
 
 def from_fanout(ckey: int, line: list) -> list:
     row_id, ts_ns, stream, level, flags, text, attrs = line
-    return [ckey, row_id, ts_ns, stream, level, flags, text, attrs_of(attrs)]
+    return [ckey, row_id, ts_ns // 1000, stream, level, flags, text, attrs_of(attrs)]
 
 
-def from_store(ckey, row_id, ts, ts_ns, stream, level, flags, text, attrs) -> list:
+def from_store(ckey, row_id, ts, _ts_ns, stream, level, flags, text, attrs) -> list:
     return [
         ckey,
         row_id,
-        ts_ns_of(ts, ts_ns),
+        ts_us_of(ts),
         STREAM_NAMES.get(stream, "unknown"),
         level,
         flags,
@@ -60,7 +62,7 @@ def matcher_row(line: list, container: dict) -> dict:
         "stream": line[3],
         "level": line[4],
         "attrs": line[7],
-        "ts_ns": line[2],
+        "ts_ns": line[2] * 1000,
         "tenant": container.get("tenant"),
         "service": container.get("service"),
         "container_id": container.get("container_id"),

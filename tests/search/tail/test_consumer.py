@@ -87,14 +87,14 @@ async def test_it_pages_into_history_by_ts_and_id(pusher, actors):
     assert client.texts() == [f"line {i:02d}" for i in range(20, 30)]
     oldest = client.lines[0]
     pages = []
-    before = {"ts_ns": oldest[2], "id": oldest[1]}
+    before = {"ts_us": oldest[2], "id": oldest[1]}
     while True:
         await client.comm.send_json_to({"type": "earlier", "before": before, "limit": 7})
         (page,) = await client.until(lambda m: m["type"] == "earlier")
         pages.append([line[6] for line in page["lines"]])
         if not page["more"]:
             break
-        before = {"ts_ns": page["lines"][-1][2], "id": page["lines"][-1][1]}
+        before = {"ts_us": page["lines"][-1][2], "id": page["lines"][-1][1]}
     earlier = [text for page in pages for text in page]
     assert earlier == [f"line {i:02d}" for i in range(19, -1, -1)]
     await client.close()

@@ -1,0 +1,286 @@
+/* The live-tail page. Protocol: search/consumers.py and docs/live-tail.md.
+
+   Every log line, container name and label is untrusted: the DOM is built with
+   createElement + textContent only (never innerHTML), and ANSI colours become class names
+   from a fixed list (ansi.js). Updates are batched per animation frame, the DOM holds at most
+   `cap` lines, and whatever is dropped is announced by an explicit "N lines skipped" row. */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("tail");
+  if (!root) return;
+  var CAP = parseInt(root.dataset.cap, 10) || 5000;
+  var RECENT = parseInt(root.dataset.recent, 10) || 200;
+  var LEVELS = ["emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"];
+
+  var log = document.getElementById("tail-log");
+  var form = document.getElementById("tail-form");
+  var queryBox = document.getElementById("tail-query");
+  var picker = document.getElementById("tail-picker");
+  var pauseButton = document.getElementById("tail-pause");
+  var earlierButton = document.getElementById("tail-earlier");
+  var wrapBox = document.getElementById("tail-wrap");
+  var statusBox = document.getElementById("tail-status");
+  var errorBox = document.getElementById("tail-error");
+
+  var state = {
+    socket: null,
+    query: "",
+    containers: {},      // ckey → {name, service, tenant, ...}
+    lastIds: {},         // ckey → newest id held: the resume point after a reconnect
+    pending: [],         // lines waiting for the next animation frame
+    skipped: 0,          // lines dropped since the last marker
+    skipReason: "",
+    paused: false,
+    frame: 0,
+    highlight: [],
+    live: false,
+    retry: 0,
+    generation: 0,
+    loadingEarlier: false,
+  };
+
+  var timeFormat = new Intl.DateTimeFormat(undefined, {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3, hour12: false,
+  });
+  var dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "long" });
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function setStatus(text) { statusBox.textContent = text; }
+
+  function showError(message, position) {
+    errorBox.hidden = false;
+    errorBox.textContent = position === undefined ? message : message + " (at character " + (position + 1) + ")";
+  }
+
+  // --- rendering ----------------------------------------------------------------------------
+  function appendHighlighted(parent, text, cls) {
+    var terms = state.highlight;
+    if (!terms.length) { parent.appendChild(el("span", cls, text)); return; }
+    var lower = text.toLowerCase();
+    var pos = 0;
+    while (pos < text.length) {
+      var best = -1, bestLen = 0;
+      for (var i = 0; i < terms.length; i++) {
+        var at = lower.indexOf(terms[i], pos);
+        if (at !== -1 && (best === -1 || at < best)) { best = at; bestLen = terms[i].length; }
+      }
+      if (best === -1) break;
+      if (best > pos) parent.appendChild(el("span", cls, text.slice(pos, best)));
+      var mark = el("mark", "hit", text.slice(best, best + bestLen));
+      if (cls) mark.className += " " + cls;
+      parent.appendChild(mark);
+      pos = best + bestLen;
+    }
+    if (pos < text.length) parent.appendChild(el("span", cls, text.slice(pos)));
+  }
+
+  function jsonOf(text, attrs) {
+    var trimmed = text.trim();
+    if (trimmed.charAt(0) === "{") {
+      try {
+        var parsed = JSON.parse(trimmed);
+        if (parsed && typeof parsed === "object") return parsed;
+      } catch (e) { /* not JSON: shown as text */ }
+    }
+    return attrs && typeof attrs === "object" && Object.keys(attrs).length ? attrs : null;
+  }
+
+  function renderLine(line) {
+    // [ckey, id, ts_us, stream, level, flags, text, attrs]
+    var ckey = line[0], tsUs = line[2], stream = line[3], level = line[4], text = line[6];
+    var container = state.containers[ckey] || {};
+    var row = el("div", "line " + (stream === "stderr" ? "stderr" : "stdout"));
+    row.dataset.ckey = String(ckey);
+    row.dataset.id = String(line[1]);
+    row.dataset.ts = String(tsUs);
+    if (typeof level === "number" && level >= 0 && level <= 7) row.classList.add("lvl-" + LEVELS[level]);
+    var when = new Date(tsUs / 1000);
+    var ts = el("time", "ts", timeFormat.format(when));
+    ts.title = dateFormat.format(when);
+    row.appendChild(ts);
+    var who = el("span", "ctr", container.name || container.container_id || "?");
+    who.title = (container.tenant || "") + " · " + (container.service || "") + " · " + (container.image || "");
+    row.appendChild(who);
+    row.appendChild(el("span", "stream", stream === "stderr" ? "ERR" : "OUT"));
+    row.appendChild(el("span", "lvl", typeof level === "number" ? LEVELS[level] || "" : ""));
+    var msg = el("span", "msg");
+    var segments = window.LogsiteAnsi.parse(text);
+    for (var i = 0; i < segments.length; i++) appendHighlighted(msg, segments[i].text, segments[i].cls);
+    var doc = jsonOf(text, line[7]);
+    if (doc) {
+      var toggle = el("button", "json-toggle", "{…}");
+      toggle.type = "button";
+      toggle.setAttribute("aria-expanded", "false");
+      toggle.addEventListener("click", function () {
+        var open = row.querySelector("pre.json");
+        if (open) { open.remove(); toggle.setAttribute("aria-expanded", "false"); return; }
+        row.appendChild(el("pre", "json", JSON.stringify(doc, null, 2)));
+        toggle.setAttribute("aria-expanded", "true");
+      });
+      row.appendChild(toggle);
+    }
+    row.appendChild(msg);
+    return row;
+  }
+
+  function skipMarker(count, reason) {
+    return el("div", "skipped", count + " lines skipped — " + reason);
+  }
+
+  function lineCount() { return log.childElementCount; }
+
+  function trimTop() {
+    var extra = lineCount() - CAP;
+    while (extra-- > 0 && log.firstChild) log.removeChild(log.firstChild);
+  }
+
+  function flush() {
+    state.frame = 0;
+    if (state.paused) {
+      // Keep at most CAP lines waiting; older waiting lines are the ones given up.
+      var over = state.pending.length - CAP;
+      if (over > 0) { state.pending.splice(0, over); state.skipped += over; state.skipReason = "paused"; }
+      setStatus("paused · " + state.pending.length + " waiting" + (state.skipped ? " · " + state.skipped + " skipped" : ""));
+      return;
+    }
+    var batch = state.pending;
+    state.pending = [];
+    if (batch.length > CAP) {
+      state.skipped += batch.length - CAP;
+      state.skipReason = state.skipReason || "overloaded";
+      batch = batch.slice(batch.length - CAP);
+    }
+    if (!batch.length && !state.skipped) return;
+    var fragment = document.createDocumentFragment();
+    if (state.skipped) {
+      fragment.appendChild(skipMarker(state.skipped, state.skipReason));
+      state.skipped = 0;
+      state.skipReason = "";
+    }
+    for (var i = 0; i < batch.length; i++) fragment.appendChild(renderLine(batch[i]));
+    log.appendChild(fragment);
+    trimTop();
+    log.scrollTop = log.scrollHeight;
+    if (typeof window.logsiteTailOnRender === "function") window.logsiteTailOnRender(batch);
+    if (state.live) setStatus("live · " + state.query);
+  }
+
+  function schedule() {
+    if (!state.frame) state.frame = requestAnimationFrame(flush);
+  }
+
+  function receiveLines(message) {
+    var described = message.containers || {};
+    for (var key in described) if (Object.prototype.hasOwnProperty.call(described, key)) state.containers[key] = described[key];
+    var lines = message.lines || [];
+    for (var i = 0; i < lines.length; i++) {
+      var ckey = lines[i][0], id = lines[i][1];
+      if (!(state.lastIds[ckey] >= id)) state.lastIds[ckey] = id;
+      state.pending.push(lines[i]);
+    }
+    schedule();
+  }
+
+  function receiveEarlier(message) {
+    state.loadingEarlier = false;
+    var described = message.containers || {};
+    for (var key in described) if (Object.prototype.hasOwnProperty.call(described, key)) state.containers[key] = described[key];
+    var fragment = document.createDocumentFragment();
+    var lines = message.lines || [];
+    for (var i = lines.length - 1; i >= 0; i--) fragment.appendChild(renderLine(lines[i]));
+    var before = log.scrollHeight;
+    log.insertBefore(fragment, log.firstChild);
+    log.scrollTop += log.scrollHeight - before;
+    earlierButton.disabled = !message.more;
+    if (!message.more) earlierButton.textContent = "No earlier lines";
+  }
+
+  // --- socket -------------------------------------------------------------------------------
+  function connect(resume) {
+    var generation = ++state.generation;
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + location.host + "/ws/tail/");
+    state.socket = socket;
+    state.live = false;
+    setStatus(resume ? "reconnecting…" : "connecting…");
+    socket.addEventListener("open", function () {
+      var request = { type: "subscribe", query: state.query };
+      if (resume && Object.keys(state.lastIds).length) request.resume = state.lastIds;
+      else request.recent = RECENT;
+      socket.send(JSON.stringify(request));
+    });
+    socket.addEventListener("message", function (event) {
+      if (generation !== state.generation) return;
+      var message;
+      try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (message.type === "lines") receiveLines(message);
+      else if (message.type === "earlier") receiveEarlier(message);
+      else if (message.type === "live") {
+        state.live = true;
+        state.retry = 0;
+        state.highlight = (message.highlight || []).map(function (t) { return String(t).toLowerCase(); })
+          .filter(function (t) { return t.length > 0; });
+        setStatus(state.paused ? "paused" : "live · " + state.query);
+        errorBox.hidden = true;
+      } else if (message.type === "error") {
+        showError(message.message, message.position);
+        state.loadingEarlier = false;
+      }
+    });
+    socket.addEventListener("close", function (event) {
+      if (generation !== state.generation) return;
+      state.live = false;
+      if (event.code === 4401) { setStatus("not logged in"); return; }
+      state.retry = Math.min(state.retry + 1, 5);
+      setStatus("disconnected · retrying");
+      setTimeout(function () { if (generation === state.generation) connect(true); }, 500 * state.retry);
+    });
+  }
+
+  function start() {
+    var parts = [picker.value, queryBox.value.trim()].filter(function (s) { return s; });
+    state.query = parts.join(" ");
+    state.containers = {};
+    state.lastIds = {};
+    state.pending = [];
+    state.skipped = 0;
+    errorBox.hidden = true;
+    earlierButton.disabled = false;
+    earlierButton.textContent = "Load earlier";
+    while (log.firstChild) log.removeChild(log.firstChild);
+    if (state.socket) state.socket.close();
+    connect(false);
+  }
+
+  function setPaused(paused) {
+    state.paused = paused;
+    pauseButton.textContent = paused ? "Resume" : "Pause";
+    pauseButton.setAttribute("aria-pressed", paused ? "true" : "false");
+    if (!paused) schedule();
+    else setStatus("paused");
+  }
+
+  form.addEventListener("submit", function (event) { event.preventDefault(); start(); });
+  picker.addEventListener("change", start);
+  pauseButton.addEventListener("click", function () { setPaused(!state.paused); });
+  wrapBox.addEventListener("change", function () { log.classList.toggle("nowrap", !wrapBox.checked); });
+  earlierButton.addEventListener("click", function () {
+    var first = log.querySelector(".line");
+    if (!first || state.loadingEarlier || !state.socket || state.socket.readyState !== WebSocket.OPEN) return;
+    state.loadingEarlier = true;
+    if (!state.paused) setPaused(true); // reading history: stop the live view from scrolling away
+    state.socket.send(JSON.stringify({
+      type: "earlier", limit: 200,
+      before: { ts_us: parseInt(first.dataset.ts, 10), id: parseInt(first.dataset.id, 10) },
+    }));
+  });
+
+  start();
+})();
