@@ -1,0 +1,211 @@
+"""Live tail: driver → browser latency and the tab's JS heap.
+
+Lines are pushed over HTTP (the ingest process's push receiver) at a fixed rate, each stamped
+with the wall-clock time it was sent; the tail page, open in Debian's Chromium, reads the
+stamp when the line is put into the DOM (after the animation frame). Prints p50/p90/p99/max
+per rate, how many lines arrived, and the tab's JS heap (CDP Runtime.getHeapUsage after a
+forced GC) sampled through the last run.
+
+    python -m bench.tail                               # 1k and 10k lines/s, 20 s each
+    python -m bench.tail --rates 10000 --seconds 600   # the issue's 10-minute heap run
+
+It creates (and drops) its own database `logsite_bench_tail`; Redis comes from REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import psycopg
+
+REPO = Path(__file__).resolve().parents[1]
+DB_NAME = "logsite_bench_tail"
+STAMP = "sent="
+HEADINGS = ("rate/s", "sent", "shown", "p50 ms", "p90 ms", "p99 ms", "max ms")
+HOOK = """
+window.__lat = []; window.__lines = 0; window.__skips = 0;
+window.logsiteTailOnRender = function (batch) {
+  var now = Date.now();
+  window.__lines += batch.length;
+  for (var i = 0; i < batch.length; i++) {
+    var text = batch[i][6], at = text.indexOf("sent=");
+    if (at !== -1) window.__lat.push(now - parseFloat(text.slice(at + 5)));
+  }
+};
+"""
+
+
+def prepare_database() -> str:
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    url = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+    env = dict(os.environ, DATABASE_URL=url)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
+    return url
+
+
+def drop_database() -> None:
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def setup_django(url: str, prefix: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ["LOGSITE_CHANNEL_PREFIX"] = prefix
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "logsite.settings")
+    import django
+
+    django.setup()
+
+
+async def produce(url: str, token: str, rate: int, seconds: float, ticks_per_s: int = 50) -> int:
+    """Pushes `rate` lines/s for `seconds`, one POST per tick, never waiting for a POST to end."""
+    per_tick = max(1, rate // ticks_per_s)
+    sent = 0
+    tasks: set[asyncio.Task] = set()
+    headers = {"Authorization": f"Bearer {token}"}
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def post(body: bytes) -> None:
+            async with session.post(url, data=body) as response:
+                if response.status != 200:
+                    print("push failed:", response.status, await response.text(), file=sys.stderr)
+
+        start = loop.time()
+        tick = 0
+        while (now := loop.time()) - start < seconds:
+            stamp = f"{time.time() * 1000:.3f}"
+            body = "\n".join(
+                f'{{"line": "bench line {sent + i} {STAMP}{stamp}", "container_id": "bench-1", '
+                f'"container_name": "bench-1"}}'
+                for i in range(per_tick)
+            )
+            sent += per_tick
+            task = asyncio.create_task(post(body.encode()))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            tick += 1
+            await asyncio.sleep(max(0, start + tick / ticks_per_s - now))
+        await asyncio.gather(*tasks)
+    return sent
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
+
+
+def heap_mb(cdp) -> float:
+    cdp.send("HeapProfiler.collectGarbage")
+    return cdp.send("Runtime.getHeapUsage")["usedSize"] / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rates", default="1000,10000", help="lines/s, comma-separated")
+    parser.add_argument("--seconds", type=float, default=20, help="duration of each rate's run")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds excluded at the start of each run")
+    parser.add_argument("--keep-db", action="store_true")
+    options = parser.parse_args()
+    rates = [int(r) for r in options.rates.split(",")]
+
+    url = prepare_database()
+    prefix = f"bench-tail-{uuid.uuid4().hex[:8]}"
+    setup_django(url, prefix)
+    from django.contrib.auth.models import User
+    from playwright.sync_api import sync_playwright
+
+    from ingest.models import Membership, Tenant
+    from tests.base import make_driver
+    from tests.search.tail.web import CHROMIUM, CHROMIUM_ARGS, WebProcess, log_in
+    from tests.support.processes import IngestProcess
+
+    tenant = Tenant.objects.create(slug="bench", name="Bench")
+    user = User.objects.create_user("bench", password="bench-password")
+    Membership.objects.create(user=user, tenant=tenant)
+    push_port, web_port = 18751, 18752
+    driver, token = make_driver("http", f"127.0.0.1:{push_port}", tenant=tenant)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-tail-"))
+    ingest = IngestProcess(tmp, writer="bench-tail", LOGSITE_BATCH_WAIT_MS=20).start(
+        wait_for_drivers=[driver.id]
+    )
+    web = WebProcess(tmp, web_port).start()
+    push_url = f"http://127.0.0.1:{push_port}/api/v1/push"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            page = browser.new_page()
+            page.add_init_script(HOOK)
+            log_in(page, web.url, "bench", "bench-password")
+            page.goto(web.url + "/tail/")
+            page.wait_for_function("() => /live/.test(document.getElementById('tail-status').textContent)")
+            cdp = page.context.new_cdp_session(page)
+            print(" ".join(f"{h:>8}" for h in HEADINGS))
+            heap_series: list[tuple[float, float]] = []
+            for rate in rates:
+                page.evaluate("() => { window.__lat = []; window.__lines = 0; }")
+                heap_series = [(0.0, heap_mb(cdp))]
+                started = time.monotonic()
+
+                def sample(started=started, heap_series=heap_series):
+                    heap_series.append((time.monotonic() - started, heap_mb(cdp)))
+
+                sent = run_rate(push_url, token, rate, options.seconds, page, sample)
+                time.sleep(2)  # let the last lines arrive
+                latencies = page.evaluate("() => window.__lat")
+                shown = page.evaluate("() => window.__lines")
+                warm = latencies[int(len(latencies) * options.warmup / options.seconds) :] or latencies
+                figures = [statistics.median(warm), percentile(warm, 90), percentile(warm, 99), max(warm)]
+                print(f"{rate:>8} {sent:>8} {shown:>8} " + " ".join(f"{f:>8.1f}" for f in figures))
+                skipped = page.eval_on_selector_all("#tail-log .skipped", "n => n.map(x => x.textContent)")
+                if skipped:
+                    print(f"         skip markers: {skipped[:3]}{' …' if len(skipped) > 3 else ''}")
+            sample()
+            print(
+                "JS heap (MB, after GC) during the last run:",
+                ", ".join(f"{t:.0f}s {m:.1f}" for t, m in heap_series),
+            )
+            print(f"DOM lines at the end: {page.eval_on_selector_all('#tail-log .line', 'n => n.length')}")
+            browser.close()
+    finally:
+        web.stop()
+        ingest.stop()
+        from django.db import connections
+
+        connections.close_all()
+        if not options.keep_db:
+            drop_database()
+
+
+def run_rate(push_url, token, rate, seconds, page, sample) -> int:
+    """Produces in a thread of its own while this thread samples the heap every 10 s."""
+    result: list[int] = []
+    producer = threading.Thread(
+        target=lambda: result.append(asyncio.run(produce(push_url, token, rate, seconds)))
+    )
+    producer.start()
+    next_sample = time.monotonic() + 10
+    while producer.is_alive():
+        page.wait_for_timeout(200)  # keeps Playwright's event pump (and the page) going
+        if time.monotonic() >= next_sample:
+            sample()
+            next_sample += 10
+    producer.join()
+    return result[0]
+
+
+if __name__ == "__main__":
+    main()
