@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -103,6 +104,12 @@ async def produce(url: str, token: str, rate: int, seconds: float, ticks_per_s: 
     return sent
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
@@ -136,15 +143,15 @@ def main() -> None:
     tenant = Tenant.objects.create(slug="bench", name="Bench")
     user = User.objects.create_user("bench", password="bench-password")
     Membership.objects.create(user=user, tenant=tenant)
-    push_port, web_port = 18751, 18752
+    push_port, web_port = free_port(), free_port()
     driver, token = make_driver("http", f"127.0.0.1:{push_port}", tenant=tenant)
     tmp = Path(tempfile.mkdtemp(prefix="bench-tail-"))
-    ingest = IngestProcess(tmp, writer="bench-tail", LOGSITE_BATCH_WAIT_MS=20).start(
-        wait_for_drivers=[driver.id]
-    )
-    web = WebProcess(tmp, web_port).start()
+    ingest = IngestProcess(tmp, writer="bench-tail", LOGSITE_BATCH_WAIT_MS=20)
+    web = WebProcess(tmp, web_port)
     push_url = f"http://127.0.0.1:{push_port}/api/v1/push"
     try:
+        ingest.start(wait_for_drivers=[driver.id])
+        web.start()
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             page = browser.new_page()

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -66,7 +67,7 @@ def highlight_terms(node: Node) -> list[str]:
 @dataclass
 class Subscription:
     node: Node
-    matches: object
+    matches: Callable[[dict], bool] | None
     tenants: list[str]
     now: datetime
     by_container: bool
@@ -125,7 +126,8 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
         now = datetime.now(UTC)
         sub = Subscription(
             node=node,
-            matches=compile_matcher(node, now),
+            # The empty query matches everything: skip building a row per line for it.
+            matches=None if node == And(()) else compile_matcher(node, now),
             tenants=tenants,
             now=now,
             by_container=names_containers(node),
@@ -210,7 +212,9 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
             known = sub.containers[ckey]
             for raw in event.get("lines", {}).get(str(ckey), []):
                 line = from_fanout(ckey, raw)
-                if sub.cursor.take(ckey, line[1]) and sub.matches(matcher_row(line, known)):
+                if sub.cursor.take(ckey, line[1]) and (
+                    sub.matches is None or sub.matches(matcher_row(line, known))
+                ):
                     out.append(line)
         if out and self.sub is sub:
             await self._send_lines(sub, out, "live")
@@ -272,7 +276,7 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
                 line
                 for line in rows
                 if sub.cursor.take(line[0], line[1])
-                and sub.matches(matcher_row(line, sub.containers.get(line[0], {})))
+                and (sub.matches is None or sub.matches(matcher_row(line, sub.containers.get(line[0], {}))))
             ]
             await self._send_lines(sub, out, "refill")
         sub.cursor.settle(now)
