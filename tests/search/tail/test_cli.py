@@ -1,4 +1,4 @@
-"""`python -m logsite_cli tail` against uvicorn and a real ingest process, with an API token."""
+"""`bin/logsite tail` (python -m cli tail) against uvicorn and a real ingest process, with an API token."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from logsite_cli.tail import safe_text, ws_url
+from cli.tail import safe_text, ws_url
 from tests.search.tail.support import token_for
 from tests.support.processes import REPO
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "logsite_cli", "tail", *args]
+    return [sys.executable, "-m", "cli", "tail", *args]
 
 
 def test_it_prints_recent_lines_and_exits(web, pusher, actors):

@@ -1,4 +1,5 @@
-"""`logsite tail`: the live-tail websocket protocol from a terminal (docs/live-tail.md).
+"""`logsite tail [QUERY] [-f] [--recent N] [--json]`: the live-tail websocket protocol from a
+terminal (docs/live-tail.md).
 
 With -f a dropped connection is re-opened with the last id held per container, so the output
 neither loses nor repeats a line. Lines are untrusted: terminal control sequences other than
@@ -15,12 +16,24 @@ from urllib.parse import urlsplit, urlunsplit
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from cli.main import common_arguments
+
 EXIT_QUERY = 2
 EXIT_AUTH = 3
 EXIT_CONNECT = 4
 _SGR = re.compile(r"\x1b\[[0-9;]*m")
 _ESCAPES = re.compile(r"\x1b(?:\[[0-9;:?]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("tail", help="print recent lines, and follow them live with -f")
+    parser.add_argument("query", nargs="?", default="", help="query (see docs/query-language.md)")
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    parser.add_argument("--recent", type=int, default=20, help="recent lines first, 0-10000 (default 20)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    common_arguments(parser)
+    parser.set_defaults(run=run)
 
 
 def ws_url(base: str) -> tuple[str, str]:
@@ -139,6 +152,9 @@ async def _run(args) -> int:
 
 
 def run(args) -> int:
+    if not 0 <= args.recent <= 10_000:
+        print("logsite tail: --recent must be between 0 and 10000", file=sys.stderr)
+        return EXIT_QUERY
     try:
         return asyncio.run(_run(args))
     except KeyboardInterrupt:
