@@ -115,6 +115,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
 
 
+def busy_seconds(cdp) -> dict[str, float]:
+    """The renderer main thread's time so far (CDP Performance metrics)."""
+    cdp.send("Performance.enable")
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    names = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
+    return {name: metrics.get(name, 0.0) for name in names}
+
+
 def heap_mb(cdp) -> float:
     cdp.send("HeapProfiler.collectGarbage")
     return cdp.send("Runtime.getHeapUsage")["usedSize"] / 2**20
@@ -164,6 +172,7 @@ def main() -> None:
             heap_series: list[tuple[float, float]] = []
             for rate in rates:
                 page.evaluate("() => { window.__lat = []; window.__lines = 0; }")
+                busy_before = busy_seconds(cdp)
                 heap_series = [(0.0, heap_mb(cdp))]
                 started = time.monotonic()
 
@@ -172,11 +181,14 @@ def main() -> None:
 
                 sent = run_rate(push_url, token, rate, options.seconds, page, sample)
                 time.sleep(2)  # let the last lines arrive
+                busy = {k: v - busy_before[k] for k, v in busy_seconds(cdp).items()}
                 latencies = page.evaluate("() => window.__lat")
                 shown = page.evaluate("() => window.__lines")
                 warm = latencies[int(len(latencies) * options.warmup / options.seconds) :] or latencies
                 figures = [statistics.median(warm), percentile(warm, 90), percentile(warm, 99), max(warm)]
                 print(f"{rate:>8} {sent:>8} {shown:>8} " + " ".join(f"{f:>8.1f}" for f in figures))
+                per_line = {k: f"{v / max(shown, 1) * 1e6:.0f}" for k, v in busy.items()}
+                print(f"         renderer CPU per shown line (µs): {per_line}")
                 skipped = page.eval_on_selector_all("#tail-log .skipped", "n => n.map(x => x.textContent)")
                 if skipped:
                     print(f"         skip markers: {skipped[:3]}{' …' if len(skipped) > 3 else ''}")

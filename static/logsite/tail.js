@@ -41,9 +41,18 @@
   };
 
   var timeFormat = new Intl.DateTimeFormat(undefined, {
-    hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3, hour12: false,
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
   });
   var dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "long" });
+  var lastSecond = NaN, lastSecondText = "";
+
+  // Intl formatting is the costliest step per line at 10k lines/s: format each second once.
+  function clock(tsUs) {
+    var ms = Math.floor(tsUs / 1000);
+    var second = Math.floor(ms / 1000);
+    if (second !== lastSecond) { lastSecond = second; lastSecondText = timeFormat.format(new Date(second * 1000)); }
+    return lastSecondText + "." + String(ms % 1000).padStart(3, "0");
+  }
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -101,10 +110,7 @@
     row.dataset.id = String(line[1]);
     row.dataset.ts = String(tsUs);
     if (typeof level === "number" && level >= 0 && level <= 7) row.classList.add("lvl-" + LEVELS[level]);
-    var when = new Date(tsUs / 1000);
-    var ts = el("time", "ts", timeFormat.format(when));
-    ts.title = dateFormat.format(when);
-    row.appendChild(ts);
+    row.appendChild(el("time", "ts", clock(tsUs)));
     var who = el("span", "ctr", container.name || container.container_id || "?");
     who.title = (container.tenant || "") + " · " + (container.service || "") + " · " + (container.image || "");
     row.appendChild(who);
@@ -172,8 +178,18 @@
     if (state.live) setStatus("live · " + state.query);
   }
 
+  // At most one DOM update per animation frame, and at most one per MIN_FRAME_MS: each update
+  // costs a relayout and repaint of the view whatever the number of lines, so a flood is drawn
+  // in fewer, larger batches.
+  var MIN_FRAME_MS = 50;
+  var lastFlush = 0;
+
   function schedule() {
-    if (!state.frame) state.frame = requestAnimationFrame(flush);
+    if (state.frame) return;
+    var wait = lastFlush + MIN_FRAME_MS - performance.now();
+    state.frame = -1;
+    var request = function () { state.frame = requestAnimationFrame(function () { lastFlush = performance.now(); flush(); }); };
+    if (wait > 0) setTimeout(request, wait); else request();
   }
 
   function receiveLines(message) {
@@ -266,6 +282,12 @@
     if (!paused) schedule();
     else setStatus("paused");
   }
+
+  // The full date (in the viewer's zone) only when someone points at a time.
+  log.addEventListener("mouseover", function (event) {
+    var ts = event.target.closest && event.target.closest("time.ts");
+    if (ts && !ts.title) ts.title = dateFormat.format(new Date(parseInt(ts.parentNode.dataset.ts, 10) / 1000));
+  });
 
   form.addEventListener("submit", function (event) { event.preventDefault(); start(); });
   picker.addEventListener("change", start);

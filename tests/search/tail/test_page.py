@@ -77,6 +77,9 @@ def test_it_tails_pauses_scrolls_back_and_renders_hostile_lines_inert(web, pushe
         json_row.locator(".json-toggle").click()
         assert '"status": 503' in json_row.locator("pre.json").text_content()
 
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "live-tail-hostile-lines.png"))
+
         # Pause holds new lines back; resume shows them, in order.
         page.click("#tail-pause")
         pusher.push_sync("tenant-a", ["while paused 1", "while paused 2"])
