@@ -56,8 +56,11 @@ class Batch:
 
 def _cut_utf8(data: bytes, limit: int) -> bytes:
     cut = limit
-    # Step back over continuation bytes so the cut never splits a character.
-    while cut > 0 and (data[cut] & 0xC0) == 0x80:
+    # Step back over continuation bytes so the cut never splits a character. A character has
+    # at most 3 of them: stepping further would only walk through invalid input, and a long
+    # run of stray continuation bytes would otherwise empty the line.
+    floor = max(limit - 3, 0)
+    while cut > floor and (data[cut] & 0xC0) == 0x80:
         cut -= 1
     return data[:cut]
 
