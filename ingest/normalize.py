@@ -12,6 +12,7 @@ Decisions made here (and only here):
 """
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -99,9 +100,24 @@ def _clean_text(value: str, limit: int = 1024) -> str:
     return value.encode("utf-8", "replace").decode("utf-8")[:limit] if value else value
 
 
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)  # its name: "NaN", "Infinity" or "-Infinity"
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def dump_json(value: dict) -> str:
-    """JSON acceptable to Postgres jsonb (which refuses \\u0000 and lone surrogates)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    """JSON acceptable to Postgres jsonb (which refuses \\u0000, lone surrogates, NaN, Infinity)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError:
+        # Python emits NaN/Infinity as bare tokens that are not JSON; jsonb would refuse the
+        # whole COPY (and with it every other line of the batch), so keep them as strings.
+        text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str)
     if "\\u0000" in text:
         text = _JSON_NUL.sub(lambda m: m.group(1) + "\\u2400", text)
     return text.encode("utf-8", "replace").decode("utf-8")
