@@ -146,29 +146,35 @@ class BatchWriter:
     def _commit(self, conn: psycopg.Connection, batch: Batch, spool_ref: str | None) -> CommittedBatch:
         ts_min = min(r[1] for r in batch.rows)
         ts_max = max(r[1] for r in batch.rows)
-        with conn.cursor() as cur:
-            self._ensure_partitions(conn, ts_min, ts_max)
-            with conn.transaction():
-                if spool_ref is not None:
-                    cur.execute("SELECT 1 FROM log_batches WHERE spool_ref = %s", (spool_ref,))
-                    if cur.fetchone():
-                        return CommittedBatch(batch, [], 0)  # replayed before a crash; keep once
-                ckeys = self._keys.resolve(cur, batch.metas)
-                first_id = self._reserve_ids(cur, len(batch.rows))
-                with cur.copy(COPY_SQL) as copy:
-                    copy.write(encode_rows(batch.rows, ckeys, first_id))
-                cur.execute(
-                    LEDGER_SQL,
-                    (
-                        self.name,
-                        first_id,
-                        first_id + len(batch.rows) - 1,
-                        len(batch.rows),
-                        ts_min // 1000,
-                        ts_max // 1000,
-                        spool_ref,
-                    ),
-                )
+        try:
+            with conn.cursor() as cur:
+                self._ensure_partitions(conn, ts_min, ts_max)
+                with conn.transaction():
+                    if spool_ref is not None:
+                        cur.execute("SELECT 1 FROM log_batches WHERE spool_ref = %s", (spool_ref,))
+                        if cur.fetchone():
+                            return CommittedBatch(batch, [], 0)  # replayed before a crash; keep once
+                    ckeys = self._keys.resolve(cur, batch.metas)
+                    first_id = self._reserve_ids(cur, len(batch.rows))
+                    with cur.copy(COPY_SQL) as copy:
+                        copy.write(encode_rows(batch.rows, ckeys, first_id))
+                    cur.execute(
+                        LEDGER_SQL,
+                        (
+                            self.name,
+                            first_id,
+                            first_id + len(batch.rows) - 1,
+                            len(batch.rows),
+                            ts_min // 1000,
+                            ts_max // 1000,
+                            spool_ref,
+                        ),
+                    )
+        except BaseException:
+            # The transaction rolled back, and with it any container or tenant row first
+            # inserted in it: their cached keys would make later rows point at nothing.
+            self._keys.forget()
+            raise
         return CommittedBatch(batch, ckeys, first_id)
 
     def _reserve_ids(self, cur, count: int) -> int:
