@@ -116,11 +116,16 @@ class BatchWriter:
             self.pipeline.counters.committed += len(batch.rows)
         self.pipeline.counters.batches += 1
         self.pipeline.finished(start, end)
-        if committed is not None and committed.ckeys and self.on_commit is not None:
-            try:
-                self.on_commit(committed)
-            except Exception:
-                log.exception("fan-out failed after commit (rows are stored)")
+        if committed is not None:
+            self._fan_out(committed)
+
+    def _fan_out(self, committed: CommittedBatch) -> None:
+        if not committed.ckeys or self.on_commit is None:
+            return
+        try:
+            self.on_commit(committed)
+        except Exception:
+            log.exception("fan-out failed after commit (rows are stored)")
 
     def _try_commit(self, batch: Batch, spool_ref: str | None = None) -> CommittedBatch | None:
         conn = self._connection()
@@ -212,8 +217,7 @@ class BatchWriter:
                 log.exception("spooled batch %s refused by Postgres; quarantined", ref)
                 self.quarantine(batch)
                 return
-            if self.on_commit is not None and committed.ckeys:
-                self.on_commit(committed)
+            self._fan_out(committed)
 
         try:
             replayed = self.spool.replay(apply)
