@@ -90,11 +90,17 @@ class BatchWriter:
             if not records:
                 if self.pipeline.closed:
                     break
-                self._replay_if_possible()
+                self._replay_guarded()
                 continue
-            batch = normalize_batch(records, self.limits)
-            self.consume_batch(batch, start, start + len(records))
-        self._replay_if_possible()
+            try:
+                batch = normalize_batch(records, self.limits)
+                self.consume_batch(batch, start, start + len(records))
+            except Exception as e:
+                # An unexpected failure must cost this batch an error answer (senders retry),
+                # never the thread: without it nothing would ever be acknowledged again.
+                log.exception("batch of %d lines failed", len(records))
+                self.pipeline.finished(start, start + len(records), error=f"{type(e).__name__}: {e}")
+        self._replay_guarded()
         self.spool.close()
         if self._conn is not None:
             self._conn.close()
@@ -200,6 +206,12 @@ class BatchWriter:
             day = date.fromordinal(day.toordinal() + 1)
 
     # --- spool replay ------------------------------------------------------------------------
+    def _replay_guarded(self) -> None:
+        try:
+            self._replay_if_possible()
+        except Exception:
+            log.exception("spool replay failed; the spool is kept for the next attempt")
+
     def _replay_if_possible(self) -> bool:
         """Drains the spool into Postgres; True when the spool is empty afterwards."""
         if not self.spool.has_pending():
