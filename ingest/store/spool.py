@@ -54,9 +54,23 @@ class Spool:
         if self._fd is None or self._size >= SEGMENT_BYTES:
             self._open_segment()
         frame = _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
-        os.write(self._fd, frame)
-        os.fsync(self._fd)
+        try:
+            _write_all(self._fd, frame)
+            os.fsync(self._fd)
+        except OSError:
+            self._drop_partial_frame()
+            raise
         self._size += len(frame)
+
+    def _drop_partial_frame(self) -> None:
+        """After a failed append: no torn frame may sit in front of later (acknowledged) ones."""
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            # The torn bytes stay at the end of this segment, where replay discards them; later
+            # appends go to a fresh segment behind it.
+            log.exception("spool %s: cannot cut a failed append; starting a new segment", self._segment)
+            self.close()
 
     def _open_segment(self) -> None:
         self.close()
@@ -101,6 +115,14 @@ class Spool:
                 applied += 1
             segment.unlink()
         return applied
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # A regular file takes a write whole or refuses it, except at a size limit or a full disk,
+    # where the kernel writes what fits and returns the count: the rest must not be dropped.
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _frames(segment: Path) -> Iterator[tuple[int, bytes]]:
