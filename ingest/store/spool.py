@@ -163,4 +163,4 @@ def _frames(segment: Path) -> Iterator[tuple[int, bytes]]:
         if end >= len(data) or data.count(0, offset) == len(data) - offset:
             log.warning("spool %s: torn frame at %d discarded (never acknowledged)", segment, offset)
             return
-        raise CorruptSegment(f"spool {segment}: damaged frame at {offset} with {len(data) - end} bytes after it")
+        raise CorruptSegment(f"spool {segment}: damaged frame at {offset}, {len(data) - end} bytes after it")
