@@ -1,9 +1,12 @@
+import json
+
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
 
 from tests.base import actors  # noqa: F401 - shared fixture
+from tests.support.private_postgres import private_db, private_postgres  # noqa: F401 - shared fixtures
 from tests.support.processes import IngestProcess
 
 
@@ -47,4 +50,9 @@ def log_rows(where: str = "TRUE", params: tuple = ()) -> list[dict]:
             params,
         )
         cols = [c.name for c in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        rows = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+    for row in rows:
+        # Django's connection hands jsonb back as text (JSONField decodes it itself).
+        if isinstance(row["attrs"], str):
+            row["attrs"] = json.loads(row["attrs"])
+    return rows
