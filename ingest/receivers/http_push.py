@@ -7,6 +7,7 @@ Schema of a record: README.md, section "HTTP push".
 
 import json
 import logging
+import math
 import time
 import zlib
 
@@ -36,12 +37,32 @@ class BodyTooLarge(ValueError):
     pass
 
 
+def _not_json(token: str):
+    raise ValueError(f"{token} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _loads(data: bytes):
+    # The stdlib accepts NaN/Infinity (and turns 1e999 into infinity): none of them is JSON,
+    # and jsonb refuses them. Deep nesting exhausts the recursion limit: a client error too.
+    try:
+        return json.loads(data, parse_constant=_not_json, parse_float=_finite_float)
+    except RecursionError as e:
+        raise ValueError("JSON nested too deeply") from e
+
+
 def decode_body(body: bytes) -> list[tuple[int, object]]:
     """-> [(line number, parsed object)]: a JSON array (line 1 + index) or NDJSON (1-based line)."""
     stripped = body.lstrip()
     if stripped[:1] == b"[":
         try:
-            items = json.loads(body)
+            items = _loads(body)
         except (ValueError, UnicodeDecodeError) as e:
             raise BadRecord(getattr(e, "lineno", 1), f"invalid JSON: {e}") from e
         if not isinstance(items, list):
@@ -52,7 +73,7 @@ def decode_body(body: bytes) -> list[tuple[int, object]]:
         if not raw.strip():
             continue
         try:
-            out.append((number, json.loads(raw)))
+            out.append((number, _loads(raw)))
         except (ValueError, UnicodeDecodeError) as e:
             raise BadRecord(number, f"invalid JSON: {e}") from e
     return out
@@ -105,7 +126,7 @@ def _timestamp(number: int, obj: dict) -> int | None:
     if ts_ns is not None:
         try:
             return int(ts_ns)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError) as e:
             raise BadRecord(number, "'ts_ns' must be an integer of Unix nanoseconds") from e
     ts = obj.get("ts")
     if ts is None:
