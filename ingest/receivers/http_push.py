@@ -164,44 +164,71 @@ def _mapping(number: int, obj: dict, key: str, strings_only: bool) -> dict | Non
     return value or None
 
 
+class _Inflater:
+    """Streaming gzip/deflate decoding with a cap on the output.
+
+    A gzip body may hold several members back to back (RFC 1952: `cat a.gz b.gz`, pigz): each
+    is decoded in turn. A body that stops inside a stream is refused, not half-read.
+    """
+
+    def __init__(self, encoding: str, max_bytes: int):
+        self.encoding = encoding
+        self.gzip = encoding != "deflate"
+        self.max_bytes = max_bytes
+        self.produced = 0
+        self._fed = False
+        self._z = self._new()
+
+    def _new(self):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS if self.gzip else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out = []
+        while data:
+            self._fed = True
+            if self._z.eof:
+                if not self.gzip:
+                    raise ValueError(f"body has data after the end of its {self.encoding} stream")
+                self._z = self._new()
+            try:
+                # max_length bounds memory: a gzip bomb is refused after max_bytes of output,
+                # not after it has filled the machine.
+                part = self._z.decompress(data, self.max_bytes - self.produced + 1)
+            except zlib.error as e:
+                raise ValueError(f"body is not valid {self.encoding}: {e}") from e
+            self.produced += len(part)
+            if self.produced > self.max_bytes:
+                raise BodyTooLarge(f"decompressed body exceeds the {self.max_bytes}-byte limit")
+            out.append(part)
+            # Below the cap all input is consumed; what follows the end of a member is the next.
+            data = self._z.unused_data if self._z.eof else b""
+        return out
+
+    def finish(self) -> None:
+        if self._fed and not self._z.eof:
+            raise ValueError(f"body is not valid {self.encoding}: it ends inside the compressed stream")
+
+
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
     """The request body, gunzipped if needed, refusing anything over max_bytes either way."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise BodyTooLarge(f"body of {request.content_length} bytes exceeds the {max_bytes}-byte limit")
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        inflater = zlib.decompressobj()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        inflater = _Inflater(encoding, max_bytes)
     elif encoding in ("identity", ""):
         inflater = None
     else:
         raise ValueError(f"unsupported Content-Encoding {encoding!r} (use gzip or none)")
     parts: list[bytes] = []
-    received = produced = 0
+    received = 0
     async for chunk in request.content.iter_chunked(256 * 1024):
         received += len(chunk)
         if received > max_bytes:
             raise BodyTooLarge(f"body exceeds the {max_bytes}-byte limit")
-        if inflater is None:
-            parts.append(chunk)
-            continue
-        try:
-            # max_length bounds memory: a gzip bomb is refused after max_bytes of output, not
-            # after it has filled the machine.
-            out = inflater.decompress(chunk, max_bytes - produced + 1)
-        except zlib.error as e:
-            raise ValueError(f"body is not valid {encoding}: {e}") from e
-        produced += len(out)
-        if produced > max_bytes or inflater.unconsumed_tail:
-            raise BodyTooLarge(f"decompressed body exceeds the {max_bytes}-byte limit")
-        parts.append(out)
+        parts += inflater.feed(chunk) if inflater is not None else [chunk]
     if inflater is not None:
-        tail = inflater.flush()
-        produced += len(tail)
-        if produced > max_bytes:
-            raise BodyTooLarge(f"decompressed body exceeds the {max_bytes}-byte limit")
-        parts.append(tail)
+        inflater.finish()
     return b"".join(parts)
 
 
