@@ -8,6 +8,7 @@ from django.db import connection
 from tests.base import actors  # noqa: F401 - shared fixture
 from tests.support.private_postgres import private_db, private_postgres  # noqa: F401 - shared fixtures
 from tests.support.processes import IngestProcess
+from tests.support.shared import module_db  # noqa: F401 - shared fixture
 
 
 @pytest.fixture
