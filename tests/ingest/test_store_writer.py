@@ -3,9 +3,11 @@
 import pytest
 from django.db import connection
 
+from ingest.models import Container
 from ingest.normalize import normalize_batch
 from ingest.pipeline import NotDurable
 from ingest.record import Record
+from tests.base import make_driver
 from tests.conftest import log_rows
 from tests.support.writer import WriterHarness
 
@@ -89,3 +91,21 @@ def test_it_fails_a_batch_it_cannot_encode_and_keeps_serving(tmp_path, clean_log
             store.write([Record(line="x", attrs={b"key": 1}, container_id="c1")])
         store.write([Record(line="next", container_id="c1")])
     assert [r["line"] for r in log_rows()] == ["next"]
+
+
+def test_it_stores_lines_of_a_driver_deleted_meanwhile(tmp_path, clean_logs):
+    # A driver removed in the admin while its receiver still has lines queued: those lines (and
+    # every other line of their batch) must still be stored, just without the driver link.
+    driver, _ = make_driver("http", "127.0.0.1:1")
+    gone = driver.id
+    driver.delete()
+    with WriterHarness(tmp_path / "spool") as store:
+        store.write(
+            [
+                Record(line="from the deleted driver", container_id="c-gone", driver_id=gone),
+                Record(line="someone else's", container_id="c-other"),
+            ]
+        )
+        assert store.pipeline.counters.quarantined == 0
+    assert sorted(r["line"] for r in log_rows()) == ["from the deleted driver", "someone else's"]
+    assert Container.objects.get(container_id="c-gone").driver_id is None
