@@ -23,6 +23,11 @@ from ingest.timeparse import rfc3339_to_ns, seconds_to_ns
 log = logging.getLogger(__name__)
 
 PUSH_PATHS = ("/api/v1/push", "/push")
+# On shutdown aiohttp stops reading from open connections and then waits this long for the
+# handlers in progress (its default is 60 s). A handler waiting for the writer finishes in well
+# under this; one waiting for the rest of a body never will, and must not hold the exit past a
+# container runtime's stop grace period (10 s by default). Its sender got no answer and retries.
+SHUTDOWN_GRACE_S = 5.0
 _STRING_FIELDS = ("container_id", "container_name", "image", "host", "service", "tenant")
 
 
@@ -268,7 +273,9 @@ class HttpPushReceiver(Receiver):
 
     async def start(self) -> None:
         host, port = split_bind(self.driver.bind)
-        self._runner = web.AppRunner(self.make_app(), auto_decompress=False, access_log=None)
+        self._runner = web.AppRunner(
+            self.make_app(), auto_decompress=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
