@@ -5,6 +5,11 @@ with exactly what the sender was told: acknowledged lines must all be there (onc
 and nothing may appear that the sender was refused.
 """
 
+import signal
+import socket
+import subprocess
+import time
+
 import pytest
 
 from tests.base import make_driver
@@ -16,6 +21,8 @@ from tests.support.push import PushStream, seq_of
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EXIT_WITHIN_S = 120  # "bounded": a hang fails the test, nothing is timed
+# A stalled request is given a few seconds on shutdown; the web server's default is a minute.
+STALLED_EXIT_BOUND_S = 30
 
 
 def by_container(rows) -> dict[str, list[int]]:
@@ -79,3 +86,25 @@ def test_it_keeps_acknowledged_lines_in_the_spool_when_postgres_is_down(private_
         "SELECT c.container_id, l.line FROM logs l JOIN containers c ON c.id = l.ckey ORDER BY l.id"
     )
     assert_store_matches(by_container(rows), sender)
+
+
+def test_it_stops_without_waiting_for_a_body_that_stops_arriving(actors, ingest):
+    # A client that sent its headers but only part of its body when the signal lands: the web
+    # server stops reading on shutdown, so that request can never complete and must not hold
+    # the exit (a container runtime kills a process that takes too long to stop).
+    port = free_port()
+    driver, token = make_driver("http", f"127.0.0.1:{port}", tenant=actors.tenant_a)
+    proc = ingest([driver.id], writer="sigterm-stalled")
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(
+            f"POST /api/v1/push HTTP/1.1\r\nHost: logsite\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Length: 1000\r\n\r\n".encode()
+            + b'{"line": "the rest never comes'
+        )
+        time.sleep(0.5)  # let the server start on the request (ordering aid, nothing is measured)
+        proc.proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.proc.wait(STALLED_EXIT_BOUND_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"ingest still running {STALLED_EXIT_BOUND_S} s after SIGTERM:\n{proc.log_tail()}")
+    assert code == 0
