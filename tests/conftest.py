@@ -51,9 +51,13 @@ def log_rows(where: str = "TRUE", params: tuple = ()) -> list[dict]:
             params,
         )
         cols = [c.name for c in cur.description]
-        rows = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def decoded_log_rows(where: str = "TRUE", params: tuple = ()) -> list[dict]:
+    """log_rows with attrs as a dict: Django's connection hands jsonb back as text."""
+    rows = log_rows(where, params)
     for row in rows:
-        # Django's connection hands jsonb back as text (JSONField decodes it itself).
         if isinstance(row["attrs"], str):
             row["attrs"] = json.loads(row["attrs"])
     return rows

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ingest.record import Record
 from ingest.store.schema import FLAG_INVALID_UTF8, FLAG_NUL_ESCAPED, FLAG_TRUNCATED
-from tests.conftest import log_rows
+from tests.conftest import decoded_log_rows as log_rows
 from tests.support.writer import WriterHarness
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -23,7 +23,7 @@ from ingest.receivers.http_push import BadRecord, decode_body, record_from_objec
 from ingest.record import Record
 from ingest.store.schema import FLAG_INVALID_UTF8, FLAG_NUL_ESCAPED, FLAG_TRUNCATED
 from tests.base import make_driver
-from tests.conftest import log_rows
+from tests.conftest import decoded_log_rows as log_rows
 from tests.support.private_postgres import free_port
 from tests.support.processes import IngestProcess
 from tests.support.shared import unique
