@@ -31,18 +31,23 @@ def container_group(ckey: int) -> str:
 def build_messages(committed) -> dict[str, dict]:
     """group name -> message, for one committed batch."""
     batch = committed.batch
+    # Keyed by container key, not by the batch's metadata entry: records of one container that
+    # disagree on its name or image make two entries with the same key, and one must not
+    # overwrite the other's lines.
     by_container: dict[int, list] = {}
+    meta_of: dict[int, int] = {}
     row_id = committed.first_id
     for idx, ts_ns, _received, stream, level, flags, line, attrs, _raw in batch.rows:
-        by_container.setdefault(idx, []).append(
+        ckey = committed.ckeys[idx]
+        meta_of.setdefault(ckey, idx)
+        by_container.setdefault(ckey, []).append(
             [row_id, ts_ns, STREAM_NAMES.get(stream, "unknown"), level, flags, line.decode(), attrs]
         )
         row_id += 1
     messages: dict[str, dict] = {}
     by_tenant: dict[str, dict] = {}
-    for idx, lines in by_container.items():
-        meta = batch.metas[idx]
-        ckey = committed.ckeys[idx]
+    for ckey, lines in by_container.items():
+        meta = batch.metas[meta_of[ckey]]
         container = {
             "ckey": ckey,
             "tenant": meta.tenant,

@@ -12,6 +12,7 @@ Decisions made here (and only here):
 """
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -56,8 +57,11 @@ class Batch:
 
 def _cut_utf8(data: bytes, limit: int) -> bytes:
     cut = limit
-    # Step back over continuation bytes so the cut never splits a character.
-    while cut > 0 and (data[cut] & 0xC0) == 0x80:
+    # Step back over continuation bytes so the cut never splits a character. A character has
+    # at most 3 of them: stepping further would only walk through invalid input, and a long
+    # run of stray continuation bytes would otherwise empty the line.
+    floor = max(limit - 3, 0)
+    while cut > floor and (data[cut] & 0xC0) == 0x80:
         cut -= 1
     return data[:cut]
 
@@ -96,9 +100,24 @@ def _clean_text(value: str, limit: int = 1024) -> str:
     return value.encode("utf-8", "replace").decode("utf-8")[:limit] if value else value
 
 
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)  # its name: "NaN", "Infinity" or "-Infinity"
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def dump_json(value: dict) -> str:
-    """JSON acceptable to Postgres jsonb (which refuses \\u0000 and lone surrogates)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    """JSON acceptable to Postgres jsonb (which refuses \\u0000, lone surrogates, NaN, Infinity)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError:
+        # Python emits NaN/Infinity as bare tokens that are not JSON; jsonb would refuse the
+        # whole COPY (and with it every other line of the batch), so keep them as strings.
+        text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str)
     if "\\u0000" in text:
         text = _JSON_NUL.sub(lambda m: m.group(1) + "\\u2400", text)
     return text.encode("utf-8", "replace").decode("utf-8")

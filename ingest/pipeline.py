@@ -142,11 +142,14 @@ class Pipeline:
         self.counters.accepted += len(records) if accepted is None else accepted
         if not records:
             return
-        if not self._records:
+        was_empty = not self._records
+        if was_empty:
             self._first_at = time.monotonic()
         self._records.extend(records)
         self._next_seq += len(records)
-        if len(self._records) >= self.batch_lines:
+        # An idle writer sleeps on its idle timeout: wake it for the first record too, so the
+        # batch wait (not the idle timeout) bounds how long a small batch waits.
+        if was_empty or len(self._records) >= self.batch_lines:
             self._wake.notify()
 
     # --- writer side (writer thread) ----------------------------------------------------------

@@ -1,10 +1,14 @@
+import json
+
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
 
 from tests.base import actors  # noqa: F401 - shared fixture
+from tests.support.private_postgres import private_db, private_postgres  # noqa: F401 - shared fixtures
 from tests.support.processes import IngestProcess
+from tests.support.shared import module_db  # noqa: F401 - shared fixture
 
 
 @pytest.fixture
@@ -48,3 +52,12 @@ def log_rows(where: str = "TRUE", params: tuple = ()) -> list[dict]:
         )
         cols = [c.name for c in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def decoded_log_rows(where: str = "TRUE", params: tuple = ()) -> list[dict]:
+    """log_rows with attrs as a dict: Django's connection hands jsonb back as text."""
+    rows = log_rows(where, params)
+    for row in rows:
+        if isinstance(row["attrs"], str):
+            row["attrs"] = json.loads(row["attrs"])
+    return rows

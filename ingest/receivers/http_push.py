@@ -7,6 +7,7 @@ Schema of a record: README.md, section "HTTP push".
 
 import json
 import logging
+import math
 import time
 import zlib
 
@@ -22,6 +23,11 @@ from ingest.timeparse import rfc3339_to_ns, seconds_to_ns
 log = logging.getLogger(__name__)
 
 PUSH_PATHS = ("/api/v1/push", "/push")
+# On shutdown aiohttp stops reading from open connections and then waits this long for the
+# handlers in progress (its default is 60 s). A handler waiting for the writer finishes in well
+# under this; one waiting for the rest of a body never will, and must not hold the exit past a
+# container runtime's stop grace period (10 s by default). Its sender got no answer and retries.
+SHUTDOWN_GRACE_S = 5.0
 _STRING_FIELDS = ("container_id", "container_name", "image", "host", "service", "tenant")
 
 
@@ -36,12 +42,32 @@ class BodyTooLarge(ValueError):
     pass
 
 
+def _not_json(token: str):
+    raise ValueError(f"{token} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _loads(data: bytes):
+    # The stdlib accepts NaN/Infinity (and turns 1e999 into infinity): none of them is JSON,
+    # and jsonb refuses them. Deep nesting exhausts the recursion limit: a client error too.
+    try:
+        return json.loads(data, parse_constant=_not_json, parse_float=_finite_float)
+    except RecursionError as e:
+        raise ValueError("JSON nested too deeply") from e
+
+
 def decode_body(body: bytes) -> list[tuple[int, object]]:
     """-> [(line number, parsed object)]: a JSON array (line 1 + index) or NDJSON (1-based line)."""
     stripped = body.lstrip()
     if stripped[:1] == b"[":
         try:
-            items = json.loads(body)
+            items = _loads(body)
         except (ValueError, UnicodeDecodeError) as e:
             raise BadRecord(getattr(e, "lineno", 1), f"invalid JSON: {e}") from e
         if not isinstance(items, list):
@@ -52,7 +78,7 @@ def decode_body(body: bytes) -> list[tuple[int, object]]:
         if not raw.strip():
             continue
         try:
-            out.append((number, json.loads(raw)))
+            out.append((number, _loads(raw)))
         except (ValueError, UnicodeDecodeError) as e:
             raise BadRecord(number, f"invalid JSON: {e}") from e
     return out
@@ -105,7 +131,7 @@ def _timestamp(number: int, obj: dict) -> int | None:
     if ts_ns is not None:
         try:
             return int(ts_ns)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError) as e:
             raise BadRecord(number, "'ts_ns' must be an integer of Unix nanoseconds") from e
     ts = obj.get("ts")
     if ts is None:
@@ -143,44 +169,71 @@ def _mapping(number: int, obj: dict, key: str, strings_only: bool) -> dict | Non
     return value or None
 
 
+class _Inflater:
+    """Streaming gzip/deflate decoding with a cap on the output.
+
+    A gzip body may hold several members back to back (RFC 1952: `cat a.gz b.gz`, pigz): each
+    is decoded in turn. A body that stops inside a stream is refused, not half-read.
+    """
+
+    def __init__(self, encoding: str, max_bytes: int):
+        self.encoding = encoding
+        self.gzip = encoding != "deflate"
+        self.max_bytes = max_bytes
+        self.produced = 0
+        self._fed = False
+        self._z = self._new()
+
+    def _new(self):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS if self.gzip else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out = []
+        while data:
+            self._fed = True
+            if self._z.eof:
+                if not self.gzip:
+                    raise ValueError(f"body has data after the end of its {self.encoding} stream")
+                self._z = self._new()
+            try:
+                # max_length bounds memory: a gzip bomb is refused after max_bytes of output,
+                # not after it has filled the machine.
+                part = self._z.decompress(data, self.max_bytes - self.produced + 1)
+            except zlib.error as e:
+                raise ValueError(f"body is not valid {self.encoding}: {e}") from e
+            self.produced += len(part)
+            if self.produced > self.max_bytes:
+                raise BodyTooLarge(f"decompressed body exceeds the {self.max_bytes}-byte limit")
+            out.append(part)
+            # Below the cap all input is consumed; what follows the end of a member is the next.
+            data = self._z.unused_data if self._z.eof else b""
+        return out
+
+    def finish(self) -> None:
+        if self._fed and not self._z.eof:
+            raise ValueError(f"body is not valid {self.encoding}: it ends inside the compressed stream")
+
+
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
     """The request body, gunzipped if needed, refusing anything over max_bytes either way."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise BodyTooLarge(f"body of {request.content_length} bytes exceeds the {max_bytes}-byte limit")
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        inflater = zlib.decompressobj()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        inflater = _Inflater(encoding, max_bytes)
     elif encoding in ("identity", ""):
         inflater = None
     else:
         raise ValueError(f"unsupported Content-Encoding {encoding!r} (use gzip or none)")
     parts: list[bytes] = []
-    received = produced = 0
+    received = 0
     async for chunk in request.content.iter_chunked(256 * 1024):
         received += len(chunk)
         if received > max_bytes:
             raise BodyTooLarge(f"body exceeds the {max_bytes}-byte limit")
-        if inflater is None:
-            parts.append(chunk)
-            continue
-        try:
-            # max_length bounds memory: a gzip bomb is refused after max_bytes of output, not
-            # after it has filled the machine.
-            out = inflater.decompress(chunk, max_bytes - produced + 1)
-        except zlib.error as e:
-            raise ValueError(f"body is not valid {encoding}: {e}") from e
-        produced += len(out)
-        if produced > max_bytes or inflater.unconsumed_tail:
-            raise BodyTooLarge(f"decompressed body exceeds the {max_bytes}-byte limit")
-        parts.append(out)
+        parts += inflater.feed(chunk) if inflater is not None else [chunk]
     if inflater is not None:
-        tail = inflater.flush()
-        produced += len(tail)
-        if produced > max_bytes:
-            raise BodyTooLarge(f"decompressed body exceeds the {max_bytes}-byte limit")
-        parts.append(tail)
+        inflater.finish()
     return b"".join(parts)
 
 
@@ -220,7 +273,9 @@ class HttpPushReceiver(Receiver):
 
     async def start(self) -> None:
         host, port = split_bind(self.driver.bind)
-        self._runner = web.AppRunner(self.make_app(), auto_decompress=False, access_log=None)
+        self._runner = web.AppRunner(
+            self.make_app(), auto_decompress=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()

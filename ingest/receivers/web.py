@@ -7,7 +7,7 @@ import binascii
 from aiohttp import web
 
 from ingest.receivers.base import Receiver
-from ingest.receivers.http_push import split_bind, token_ok
+from ingest.receivers.http_push import SHUTDOWN_GRACE_S, split_bind, token_ok
 from ingest.receivers.listen import owned_by
 from ingest.record import Record
 
@@ -43,7 +43,9 @@ class HttpReceiver(Receiver):
     async def start(self) -> None:
         host, port = split_bind(self.driver.bind)
         # auto_decompress off: bodies are inflated by us, with a cap (gzip bombs).
-        self._runner = web.AppRunner(self.make_app(), auto_decompress=False, access_log=None)
+        self._runner = web.AppRunner(
+            self.make_app(), auto_decompress=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()

@@ -10,10 +10,12 @@ from ingest.normalize import ContainerMeta
 
 LAST_SEEN_EVERY_S = 60
 
+# The driver is looked up rather than taken as given: lines of a driver deleted while they were
+# queued must not fail the foreign key (and with it their whole batch); they lose the link only.
 UPSERT_SQL = """
 INSERT INTO containers
     (tenant, container_id, service, name, image, host, labels, driver_id, first_seen, last_seen)
-VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, now(), now())
+VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, (SELECT id FROM ingest_driver WHERE id = %s), now(), now())
 ON CONFLICT (tenant, container_id) DO UPDATE SET
     service = COALESCE(NULLIF(EXCLUDED.service, ''), containers.service),
     name = COALESCE(NULLIF(EXCLUDED.name, ''), containers.name),

@@ -54,9 +54,23 @@ class Spool:
         if self._fd is None or self._size >= SEGMENT_BYTES:
             self._open_segment()
         frame = _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
-        os.write(self._fd, frame)
-        os.fsync(self._fd)
+        try:
+            _write_all(self._fd, frame)
+            os.fsync(self._fd)
+        except OSError:
+            self._drop_partial_frame()
+            raise
         self._size += len(frame)
+
+    def _drop_partial_frame(self) -> None:
+        """After a failed append: no torn frame may sit in front of later (acknowledged) ones."""
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            # The torn bytes stay at the end of this segment, where replay discards them; later
+            # appends go to a fresh segment behind it.
+            log.exception("spool %s: cannot cut a failed append; starting a new segment", self._segment)
+            self.close()
 
     def _open_segment(self) -> None:
         self.close()
@@ -96,24 +110,57 @@ class Spool:
         self.close()  # new batches go to a fresh segment after this one
         applied = 0
         for segment in self.segments():
-            for offset, payload in _frames(segment):
-                apply(unpack_batch(payload), f"{segment.name}:{offset}")
-                applied += 1
+            try:
+                for offset, payload in _frames(segment):
+                    apply(_unpack(segment, offset, payload), f"{segment.name}:{offset}")
+                    applied += 1
+            except CorruptSegment as e:
+                # Acknowledged batches follow the damage: keep the file for recovery rather than
+                # deleting them with it, and carry on so one bad file cannot stop ingest.
+                kept = segment.with_suffix(".corrupt")
+                segment.rename(kept)
+                log.error("%s; kept as %s, later frames of that file were not replayed", e, kept)
+                continue
             segment.unlink()
         return applied
 
 
+class CorruptSegment(Exception):
+    pass
+
+
+def _unpack(segment: Path, offset: int, payload: bytes) -> Batch:
+    try:
+        return unpack_batch(payload)
+    except Exception as e:
+        raise CorruptSegment(f"spool {segment}: frame at {offset} does not decode: {e}") from e
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # A regular file takes a write whole or refuses it, except at a size limit or a full disk,
+    # where the kernel writes what fits and returns the count: the rest must not be dropped.
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _frames(segment: Path) -> Iterator[tuple[int, bytes]]:
+    """Good frames in order. A bad frame at the end is a torn append (never acknowledged) and is
+    dropped; a bad frame with data after it is damage, raised as CorruptSegment."""
     data = segment.read_bytes()
     offset = 0
-    while offset + _FRAME.size <= len(data):
-        length, crc = _FRAME.unpack_from(data, offset)
-        start = offset + _FRAME.size
-        payload = data[start : start + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
-            log.warning(
-                "spool %s: torn or corrupt frame at %d discarded (never acknowledged)", segment, offset
-            )
+    while offset < len(data):
+        end = offset + _FRAME.size
+        if end <= len(data):
+            length, crc = _FRAME.unpack_from(data, offset)
+            end += length
+            # No frame is empty (a batch packs to a few bytes at least); length 0 is the crc of
+            # nothing, as read from a file whose tail never reached the disk (zeros).
+            if length and end <= len(data) and zlib.crc32(data[offset + _FRAME.size : end]) == crc:
+                yield offset, data[offset + _FRAME.size : end]
+                offset = end
+                continue
+        if end >= len(data) or data.count(0, offset) == len(data) - offset:
+            log.warning("spool %s: torn frame at %d discarded (never acknowledged)", segment, offset)
             return
-        yield offset, payload
-        offset = start + length
+        raise CorruptSegment(f"spool {segment}: damaged frame at {offset}, {len(data) - end} bytes after it")

@@ -90,11 +90,17 @@ class BatchWriter:
             if not records:
                 if self.pipeline.closed:
                     break
-                self._replay_if_possible()
+                self._replay_guarded()
                 continue
-            batch = normalize_batch(records, self.limits)
-            self.consume_batch(batch, start, start + len(records))
-        self._replay_if_possible()
+            try:
+                batch = normalize_batch(records, self.limits)
+                self.consume_batch(batch, start, start + len(records))
+            except Exception as e:
+                # An unexpected failure must cost this batch an error answer (senders retry),
+                # never the thread: without it nothing would ever be acknowledged again.
+                log.exception("batch of %d lines failed", len(records))
+                self.pipeline.finished(start, start + len(records), error=f"{type(e).__name__}: {e}")
+        self._replay_guarded()
         self.spool.close()
         if self._conn is not None:
             self._conn.close()
@@ -116,11 +122,16 @@ class BatchWriter:
             self.pipeline.counters.committed += len(batch.rows)
         self.pipeline.counters.batches += 1
         self.pipeline.finished(start, end)
-        if committed is not None and committed.ckeys and self.on_commit is not None:
-            try:
-                self.on_commit(committed)
-            except Exception:
-                log.exception("fan-out failed after commit (rows are stored)")
+        if committed is not None:
+            self._fan_out(committed)
+
+    def _fan_out(self, committed: CommittedBatch) -> None:
+        if not committed.ckeys or self.on_commit is None:
+            return
+        try:
+            self.on_commit(committed)
+        except Exception:
+            log.exception("fan-out failed after commit (rows are stored)")
 
     def _try_commit(self, batch: Batch, spool_ref: str | None = None) -> CommittedBatch | None:
         conn = self._connection()
@@ -146,29 +157,35 @@ class BatchWriter:
     def _commit(self, conn: psycopg.Connection, batch: Batch, spool_ref: str | None) -> CommittedBatch:
         ts_min = min(r[1] for r in batch.rows)
         ts_max = max(r[1] for r in batch.rows)
-        with conn.cursor() as cur:
-            self._ensure_partitions(conn, ts_min, ts_max)
-            with conn.transaction():
-                if spool_ref is not None:
-                    cur.execute("SELECT 1 FROM log_batches WHERE spool_ref = %s", (spool_ref,))
-                    if cur.fetchone():
-                        return CommittedBatch(batch, [], 0)  # replayed before a crash; keep once
-                ckeys = self._keys.resolve(cur, batch.metas)
-                first_id = self._reserve_ids(cur, len(batch.rows))
-                with cur.copy(COPY_SQL) as copy:
-                    copy.write(encode_rows(batch.rows, ckeys, first_id))
-                cur.execute(
-                    LEDGER_SQL,
-                    (
-                        self.name,
-                        first_id,
-                        first_id + len(batch.rows) - 1,
-                        len(batch.rows),
-                        ts_min // 1000,
-                        ts_max // 1000,
-                        spool_ref,
-                    ),
-                )
+        try:
+            with conn.cursor() as cur:
+                self._ensure_partitions(conn, ts_min, ts_max)
+                with conn.transaction():
+                    if spool_ref is not None:
+                        cur.execute("SELECT 1 FROM log_batches WHERE spool_ref = %s", (spool_ref,))
+                        if cur.fetchone():
+                            return CommittedBatch(batch, [], 0)  # replayed before a crash; keep once
+                    ckeys = self._keys.resolve(cur, batch.metas)
+                    first_id = self._reserve_ids(cur, len(batch.rows))
+                    with cur.copy(COPY_SQL) as copy:
+                        copy.write(encode_rows(batch.rows, ckeys, first_id))
+                    cur.execute(
+                        LEDGER_SQL,
+                        (
+                            self.name,
+                            first_id,
+                            first_id + len(batch.rows) - 1,
+                            len(batch.rows),
+                            ts_min // 1000,
+                            ts_max // 1000,
+                            spool_ref,
+                        ),
+                    )
+        except BaseException:
+            # The transaction rolled back, and with it any container or tenant row first
+            # inserted in it: their cached keys would make later rows point at nothing.
+            self._keys.forget()
+            raise
         return CommittedBatch(batch, ckeys, first_id)
 
     def _reserve_ids(self, cur, count: int) -> int:
@@ -189,6 +206,12 @@ class BatchWriter:
             day = date.fromordinal(day.toordinal() + 1)
 
     # --- spool replay ------------------------------------------------------------------------
+    def _replay_guarded(self) -> None:
+        try:
+            self._replay_if_possible()
+        except Exception:
+            log.exception("spool replay failed; the spool is kept for the next attempt")
+
     def _replay_if_possible(self) -> bool:
         """Drains the spool into Postgres; True when the spool is empty afterwards."""
         if not self.spool.has_pending():
@@ -206,8 +229,7 @@ class BatchWriter:
                 log.exception("spooled batch %s refused by Postgres; quarantined", ref)
                 self.quarantine(batch)
                 return
-            if self.on_commit is not None and committed.ckeys:
-                self.on_commit(committed)
+            self._fan_out(committed)
 
         try:
             replayed = self.spool.replay(apply)
