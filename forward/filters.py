@@ -1,0 +1,67 @@
+"""Which stored lines a target forwards.
+
+Tenant, service and container are container-level: they become SQL conditions on the
+`containers` row joined to each log row (forward/rows.py), so lines of other containers are
+never even read. The `query` (search language) is applied per line in memory with the same
+matcher the live tail uses, so a forwarding filter means what the search box means.
+
+Hook: the query language lives in `search.querylang` (parse + compile_matcher). While that
+package is not installed, a target with a query is refused when saved (and paused if one
+reaches a worker), rather than forwarding lines the filter should have held back.
+"""
+
+from collections.abc import Callable
+
+from psycopg import sql
+
+
+def _querylang():
+    try:
+        from search import querylang
+    except ImportError:
+        return None
+    return querylang
+
+
+def query_error(query: str) -> str | None:
+    if not query.strip():
+        return None
+    querylang = _querylang()
+    if querylang is None:
+        return "query filters need the search language (search.querylang), which is not installed"
+    try:
+        querylang.parse(query)
+    except querylang.QueryError as e:
+        return f"query: {e}"
+    return None
+
+
+def line_matcher(query: str) -> Callable[[object], bool] | None:
+    """row -> bool for the target's query, or None when there is no query."""
+    if not query.strip():
+        return None
+    problem = query_error(query)
+    if problem:
+        raise ValueError(problem)
+    querylang = _querylang()
+    return querylang.compile_matcher(querylang.parse(query))
+
+
+def glob_to_like(pattern: str) -> str:
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+def container_conditions(tenant: str, service: str, container: str) -> tuple[sql.Composable, dict]:
+    """SQL over the joined `containers c` row, with its parameters."""
+    parts = [sql.SQL("c.tenant = %(f_tenant)s")]
+    params: dict = {"f_tenant": tenant}
+    if service:
+        parts.append(sql.SQL("c.service = %(f_service)s"))
+        params["f_service"] = service
+    if container:
+        name = container.lstrip("/")
+        parts.append(sql.SQL("(c.name LIKE %(f_name)s OR c.container_id LIKE %(f_cid)s)"))
+        params["f_name"] = glob_to_like(name)
+        params["f_cid"] = glob_to_like(name).rstrip("%") + "%"
+    return sql.SQL(" AND ").join(parts), params
