@@ -52,12 +52,16 @@ class ForwardStack:
         self.beat_process = celery_processes.beat(self.tmp_path, **FORWARD_ENV).start()
         return self.beat_process
 
-    def push(self, lines: list[str], container: str = "c1", via: int = 0) -> None:
+    def push(self, lines: list[str], container: str = "c1", via: int = 0, ts_ns: int | None = None, **fields):
+        """Pushes lines for one container; ts_ns: the first line's own time (then +1 µs each)."""
         url, token = self.pushers[via]
-        body = "\n".join(
-            json.dumps({"line": line, "container_id": container, "container_name": f"/{container}"})
-            for line in lines
-        )
+        objects = []
+        for i, line in enumerate(lines):
+            obj = {"line": line, "container_id": container, "container_name": f"/{container}", **fields}
+            if ts_ns is not None:
+                obj["ts_ns"] = ts_ns + i * 1000
+            objects.append(obj)
+        body = "\n".join(json.dumps(obj) for obj in objects)
         response = requests.post(
             url, data=body.encode(), headers={"Authorization": f"Bearer {token}"}, timeout=60
         )
