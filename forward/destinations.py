@@ -2,7 +2,7 @@
 
 Celery's prefork pool forks workers; clients are built lazily inside the worker, so each
 process gets its own HTTP session or syslog connection (never shared across a fork). A sink is
-rebuilt when the target's settings change (updated_at moves on every save).
+rebuilt when any setting it was built from changes.
 """
 
 import hashlib
@@ -14,14 +14,30 @@ from forward.sinks.cls_batch import ClsBatcher
 from forward.sinks.errors import SinkFinalError
 from forward.sinks.syslog import Rfc5424, SyslogSink, tls_context
 
-_sinks: dict[int, tuple[tuple, int, object]] = {}
+_sinks: dict[int, tuple[str, int, object]] = {}
 
 
-def _fingerprint(target: Target) -> tuple:
-    secrets = hashlib.sha256(
-        "\0".join([target.cls_secret_id, target.cls_secret_key, target.tls_client_key]).encode()
-    ).hexdigest()
-    return (target.updated_at, secrets)
+SINK_FIELDS = (
+    "kind",
+    "cls_region",
+    "cls_endpoint",
+    "cls_topic_id",
+    "cls_secret_id",
+    "cls_secret_key",
+    "syslog_url",
+    "syslog_max_bytes",
+    "tls_ca",
+    "tls_verify",
+    "tls_server_name",
+    "tls_client_cert",
+    "tls_client_key",
+)
+
+
+def _fingerprint(target: Target) -> str:
+    # Every setting the sink is built from (not updated_at: a queryset update() keeps it).
+    values = "\0".join(str(getattr(target, name)) for name in SINK_FIELDS)
+    return hashlib.sha256(values.encode()).hexdigest()
 
 
 def build_sink(target: Target):
