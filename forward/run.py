@@ -28,7 +28,9 @@ from forward import destinations, filters, lease, state as states
 from forward.backoff import backoff_delay
 from forward.cursor import Position
 from forward.models import ForwardState, Target
+from forward.readahead import ReadAhead
 from forward.rows import RowReader
+from ingest.store.writer import conninfo_from_settings
 from forward.sinks.errors import SinkError
 from forward.template import compile_template
 
@@ -94,11 +96,18 @@ class _Run:
             target.tenant.slug, target.service, target.container
         )
         connection.ensure_connection()
-        with connection.connection.cursor() as cur:
-            reader = RowReader(cur, target.tenant.slug, conditions, params, matcher)
-            return self.loop(target, state, sink, reader, render, deadline)
 
-    def loop(self, target, state, sink, reader, render, deadline) -> RunResult:
+        def make_reader(cur) -> RowReader:
+            return RowReader(cur, target.tenant.slug, conditions, params, matcher)
+
+        ahead = ReadAhead(conninfo_from_settings(), make_reader)
+        try:
+            with connection.connection.cursor() as cur:
+                return self.loop(target, state, sink, make_reader(cur), ahead, render, deadline)
+        finally:
+            ahead.close()
+
+    def loop(self, target, state, sink, reader, ahead, render, deadline) -> RunResult:
         position = states.position_of(state)
         replay_from = state.replay_from
         replay_until = states.replay_until(state)
@@ -109,7 +118,8 @@ class _Run:
             if replay_until is not None and position > replay_until:
                 self.renew(replay_from=None, replay_until_xid=None, replay_until_batch=None)
                 replay_from = replay_until = None
-            chunk = reader.read(position, target.batch_lines, target.batch_bytes, replay_from, replay_until)
+            limits = (target.batch_lines, target.batch_bytes, replay_from, replay_until)
+            chunk = ahead.take(position) or reader.read(position, *limits)
             if not chunk.rows:
                 if chunk.end == position:
                     self.renew(caught_up_at=Now())
@@ -126,9 +136,12 @@ class _Run:
             if render is not None:
                 for row in chunk.rows:
                     row.line = render(row)
+            if chunk.more:
+                ahead.start(chunk.end, *limits)
             try:
                 sent = sink.send(chunk.rows)
             except SinkError as e:
+                ahead.drop()
                 if e.rows_sent:
                     position = self.advance(chunk.position_after(e.rows_sent), e.rows_sent, chunk.rows)
                 if not e.retryable:
