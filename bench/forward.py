@@ -108,7 +108,7 @@ def start(args: list[str], log: Path, **extra) -> subprocess.Popen:
         env=env(**extra),
         stdout=open(log, "ab"),
         stderr=subprocess.STDOUT,
-        start_new_session=True,  # noqa: SIM115
+        start_new_session=True,
     )
 
 
@@ -130,7 +130,8 @@ def bodies(prefix: str, total: int) -> list[bytes]:
             "\n".join(
                 json.dumps(
                     {
-                        "line": f'10.0.{i % 256}.{i % 97} - - "GET /api/v1/items/{i} HTTP/1.1" 200 {i % 5000} '
+                        "line": f'10.0.{i % 256}.{i % 97} - - "GET /api/v1/items/{i} HTTP/1.1" '
+                        f"200 {i % 5000} "
                         f'"-" "Mozilla/5.0" rt=0.{i % 1000:03d} {prefix}',
                         "ts_ns": now + i * 1000,
                         "container_id": f"{c:02d}" * 32,
@@ -194,12 +195,12 @@ def main() -> None:
     import django
 
     django.setup()
+    import redis
+
     from forward.lag import forward_lag
     from forward.models import Target
     from forward.schedule import ensure_schedule
     from ingest.models import Driver, Tenant
-
-    import redis
 
     redis.Redis.from_url(REDIS_URL).delete("celery", "unacked", "unacked_index")
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-forward-{os.getpid()}"
@@ -210,7 +211,7 @@ def main() -> None:
     driver = Driver(name="bench-http", kind="http", bind=f"127.0.0.1:{port}", tenant=tenant)
     token = driver.set_new_token()
     driver.save()
-    target = Target.objects.create(
+    Target.objects.create(
         name="bench-cls",
         kind="cls",
         tenant=tenant,
@@ -242,7 +243,8 @@ def main() -> None:
         payloads = bodies("backlog", opts.lines)
         wall = push_all(url, token, payloads)
         print(
-            f"{'ingest only':<16} {opts.lines / wall:>10,.0f} lines/s pushed and committed  ({opts.lines:,} lines, {wall:.1f} s)"
+            f"{'ingest only':<16} {opts.lines / wall:>10,.0f} lines/s pushed and committed"
+            f"  ({opts.lines:,} lines, {wall:.1f} s)"
         )
 
         worker = start(
@@ -291,7 +293,9 @@ def main() -> None:
             time.sleep(0.05)
         wall, cpu = time.perf_counter() - t_first, cpu_seconds(worker) - cpu0
         print(
-            f"{'drain backlog':<16} {opts.lines / wall:>10,.0f} lines/s forwarded  {opts.lines / max(cpu, 1e-9):>10,.0f} lines/worker-cpu-s  ({wall:.1f} s from the first line; worker start {t_first - t0:.1f} s)"
+            f"{'drain backlog':<16} {opts.lines / wall:>10,.0f} lines/s forwarded"
+            f"  {opts.lines / max(cpu, 1e-9):>10,.0f} lines/worker-cpu-s"
+            f"  ({wall:.1f} s from the first line; worker start {t_first - t0:.1f} s)"
         )
 
         live = bodies("live", opts.live_lines)
@@ -315,12 +319,16 @@ def main() -> None:
         done.set()
         cpu = cpu_seconds(worker) - cpu0
         print(
-            f"{'live':<16} {opts.live_lines / push_wall:>10,.0f} lines/s ingested, {during / push_wall:>10,.0f} lines/s forwarded meanwhile;"
+            f"{'live':<16} {opts.live_lines / push_wall:>10,.0f} lines/s ingested,"
+            f" {during / push_wall:>10,.0f} lines/s forwarded meanwhile;"
             f" all {opts.live_lines:,} forwarded {total_wall - push_wall:.1f} s after the last push"
-            f" ({opts.live_lines / total_wall:,.0f} lines/s overall, {opts.live_lines / max(cpu, 1e-9):,.0f} lines/worker-cpu-s, worst lag seen {max_lag[0]:,} lines)"
+            f" ({opts.live_lines / total_wall:,.0f} lines/s overall,"
+            f" {opts.live_lines / max(cpu, 1e-9):,.0f} lines/worker-cpu-s,"
+            f" worst lag seen {max_lag[0]:,} lines)"
         )
         print(
-            f"stand-in total {standin.lines():,} lines (duplicates would show here: expected {opts.lines + opts.live_lines:,})"
+            f"stand-in total {standin.lines():,} lines"
+            f" (duplicates would show here: expected {opts.lines + opts.live_lines:,})"
         )
     finally:
         for proc in reversed(procs):

@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from forward import lag as lags, state as states
+from forward import lag as lags
+from forward import state as states
 from forward.forms import ReplayForm, TargetForm
 from forward.models import ForwardState, Target
 

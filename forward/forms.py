@@ -28,7 +28,31 @@ class TargetForm(forms.ModelForm):
 
     class Meta:
         model = Target
-        fields = "__all__"
+        # The secrets are not editable model fields: they come in through the new_* fields below.
+        fields = (
+            "name",
+            "kind",
+            "tenant",
+            "service",
+            "container",
+            "query",
+            "template",
+            "enabled",
+            "paused",
+            "pause_reason",
+            "batch_lines",
+            "batch_bytes",
+            "batch_wait_ms",
+            "cls_region",
+            "cls_endpoint",
+            "cls_topic_id",
+            "syslog_url",
+            "syslog_max_bytes",
+            "tls_ca",
+            "tls_verify",
+            "tls_server_name",
+            "tls_client_cert",
+        )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,11 +12,28 @@ from forward import template as line_template
 from forward.filters import query_error
 from ingest.models import Tenant
 
-CLS_REGIONS = (
-    "ap-beijing ap-guangzhou ap-shanghai ap-chengdu ap-nanjing ap-chongqing ap-hongkong "
-    "na-siliconvalley na-ashburn ap-singapore ap-bangkok eu-frankfurt ap-tokyo ap-seoul ap-jakarta "
-    "sa-saopaulo ap-shenzhen-fsi ap-shanghai-fsi ap-beijing-fsi ap-shanghai-adc"
-).split()
+CLS_REGIONS = [
+    "ap-beijing",
+    "ap-guangzhou",
+    "ap-shanghai",
+    "ap-chengdu",
+    "ap-nanjing",
+    "ap-chongqing",
+    "ap-hongkong",
+    "na-siliconvalley",
+    "na-ashburn",
+    "ap-singapore",
+    "ap-bangkok",
+    "eu-frankfurt",
+    "ap-tokyo",
+    "ap-seoul",
+    "ap-jakarta",
+    "sa-saopaulo",
+    "ap-shenzhen-fsi",
+    "ap-shanghai-fsi",
+    "ap-beijing-fsi",
+    "ap-shanghai-adc",
+]
 
 
 def secret_hint(value: str) -> str:

@@ -8,6 +8,7 @@ starting where the current chunk ends. If the send fails part-way the read-ahead
 reading restarts from the cursor, so it never changes what is sent, only when it is read.
 """
 
+import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg
@@ -51,10 +52,9 @@ class ReadAhead:
     def drop(self) -> None:
         if self._future is not None:
             self._future.cancel()
-            try:
+            # A read nobody wants any more: its error does not matter.
+            with contextlib.suppress(Exception):
                 self._future.result()
-            except Exception:  # noqa: S110 - a read nobody wants any more; its error does not matter
-                pass
         self._future = self._start = None
 
     def close(self) -> None:

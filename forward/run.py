@@ -24,15 +24,16 @@ from django.db import connection
 from django.db.models import F
 from django.db.models.functions import Now
 
-from forward import destinations, filters, lease, state as states
+from forward import destinations, filters, lease
+from forward import state as states
 from forward.backoff import backoff_delay
 from forward.cursor import Position
 from forward.models import ForwardState, Target
 from forward.readahead import ReadAhead
 from forward.rows import RowReader
-from ingest.store.writer import conninfo_from_settings
 from forward.sinks.errors import SinkError
 from forward.template import compile_template
+from ingest.store.writer import conninfo_from_settings
 
 log = logging.getLogger(__name__)
 

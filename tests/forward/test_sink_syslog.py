@@ -69,7 +69,7 @@ def test_frames_are_well_formed_whatever_the_input(line, host, service, name, st
     ["udp://h:514", "tcp://h", "tcp://:514", "http://h:514", "tcp://h:514/x", "tcp://h:99999", "tcp://u@h:5"],
 )
 def test_it_refuses_bad_drain_urls(url):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="drain URL"):
         parse_drain_url(url)
 
 

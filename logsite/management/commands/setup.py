@@ -10,7 +10,8 @@ from logsite.superuser import ensure_superuser
 
 class Command(BaseCommand):
     help = (
-        "Prepare the database: apply migrations, create the beat schedule of forwarding, then create the first superuser if there is none "
+        "Prepare the database: apply migrations, create the beat schedule of forwarding, then create "
+        "the first superuser if there is none "
         "(LOGSITE_ADMIN_USER, default admin, with LOGSITE_ADMIN_PASSWORD or a generated password "
         "that is printed only this once). Safe to run at every start."
     )
