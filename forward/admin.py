@@ -6,6 +6,7 @@ from forward import lag as lags
 from forward import state as states
 from forward.forms import ReplayForm, TargetForm
 from forward.models import ForwardState, Target
+from ingest.admin_scoping import TenantScopedAdmin
 
 
 def _lag_by_id() -> dict[int, lags.TargetLag]:
@@ -13,7 +14,8 @@ def _lag_by_id() -> dict[int, lags.TargetLag]:
 
 
 @admin.register(Target)
-class TargetAdmin(admin.ModelAdmin):
+class TargetAdmin(TenantScopedAdmin, admin.ModelAdmin):
+    # Superusers see every target; a tenant admin only those of the tenants they administer.
     form = TargetForm
     list_display = ("name", "kind", "tenant", "enabled", "status", "lag_lines", "lag_seconds", "lines_sent")
     list_filter = ("kind", "enabled", "paused", "tenant")

@@ -3,32 +3,21 @@
 Tenant, service and container are container-level: they become SQL conditions on the
 `containers` row joined to each log row (forward/rows.py), so lines of other containers are
 never even read. The `query` (search language) is applied per line in memory with the same
-matcher the live tail uses, so a forwarding filter means what the search box means.
-
-Hook: the query language lives in `search.querylang` (parse + compile_matcher). While that
-package is not installed, a target with a query is refused when saved (and paused if one
-reaches a worker), rather than forwarding lines the filter should have held back.
+matcher the live tail uses (search.querylang), so a forwarding filter means what the search
+box means. A query that does not parse is refused when the target is saved, and pauses the
+target if one reaches a worker anyway, rather than forwarding lines it should hold back.
 """
 
 from collections.abc import Callable
 
 from psycopg import sql
 
-
-def _querylang():
-    try:
-        from search import querylang
-    except ImportError:
-        return None
-    return querylang
+from search import querylang
 
 
 def query_error(query: str) -> str | None:
     if not query.strip():
         return None
-    querylang = _querylang()
-    if querylang is None:
-        return "query filters need the search language (search.querylang), which is not installed"
     try:
         querylang.parse(query)
     except querylang.QueryError as e:
@@ -43,7 +32,6 @@ def line_matcher(query: str) -> Callable[[object], bool] | None:
     problem = query_error(query)
     if problem:
         raise ValueError(problem)
-    querylang = _querylang()
     return querylang.compile_matcher(querylang.parse(query))
 
 

@@ -58,7 +58,7 @@ class Target(models.Model):
     )
     query = models.TextField(
         blank=True,
-        help_text="A filter in the search language, applied to every line (needs search.querylang).",
+        help_text="A filter in the search language, applied to every line, e.g. level>=warn -healthcheck",
     )
     template = models.CharField(
         max_length=1000,

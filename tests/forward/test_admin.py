@@ -178,3 +178,27 @@ def test_only_due_targets_are_queued_and_only_once(actors, clean_logs, standin, 
     assert dispatch_due(queued.append) == []  # already queued
     assert queued == [active.id]
     assert paused.id not in queued
+
+
+def test_tenant_admins_manage_only_their_tenants_targets(actors, clean_logs, standin):
+    mine = cls_target(standin, actors.tenant_a, name="target-a")
+    theirs = cls_target(standin, actors.tenant_b, name="target-b")
+    alice = login(actors.alice, "alice-password")  # admin of tenant A, not staff
+    page = alice.get("/admin/forward/target/").content.decode()
+    assert "target-a" in page
+    assert "target-b" not in page
+    assert alice.get(f"/admin/forward/target/{mine.pk}/change/").status_code == 200
+    assert alice.get(f"/admin/forward/target/{theirs.pk}/change/").status_code in (302, 404)
+    bob = login(actors.bob, "bob-password")  # a viewer
+    assert bob.get("/admin/forward/target/").status_code in (302, 403)
+
+
+def test_the_ingest_status_page_shows_forwarding_lag(actors, clean_logs, standin, tmp_path):
+    cls_target(standin, actors.tenant_a, name="target-a")
+    write(make_writer(tmp_path, "writer-1"), records("x", 12))
+    from ingest.status import forwarding_lags
+
+    (lag,) = forwarding_lags(["tenant-a"])
+    assert (lag["name"], lag["tenant"], lag["pending_rows"]) == ("target-a", "tenant-a", 12)
+    assert lag["lag_seconds"] >= 0
+    assert forwarding_lags(["tenant-b"]) == []
