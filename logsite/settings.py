@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "accounts",
     "ingest",
     "search",
+    "forward",
     "logsite",  # for its management commands (`run`, `setup`)
 ]
 
@@ -142,6 +143,20 @@ LOGSITE_WRITER_NAME = env_str("LOGSITE_WRITER_NAME", "")
 # Host name Docker hosts use to reach ingest, for the "connect a container" snippets; empty: the
 # host name the browser used for the page.
 LOGSITE_PUBLIC_HOST = env_str("LOGSITE_PUBLIC_HOST", "")
+
+# --- forwarding (forward/, docs/forwarding.md) --------------------------------------------------
+# Beat looks for targets with lines to forward this often (the "forward-due" periodic task; its
+# interval can be changed in the admin afterwards).
+LOGSITE_FORWARD_TICK_SECONDS = env_int("LOGSITE_FORWARD_TICK_SECONDS", 1, minimum=1)
+# One task forwards a target for at most this long, then hands it to a fresh task.
+LOGSITE_FORWARD_RUN_SECONDS = env_int("LOGSITE_FORWARD_RUN_SECONDS", 20, minimum=1)
+# A worker that dies (SIGKILL) holds its target for at most this long.
+LOGSITE_FORWARD_LEASE_SECONDS = env_int("LOGSITE_FORWARD_LEASE_SECONDS", 120, minimum=2)
+LOGSITE_FORWARD_BACKOFF_BASE_MS = env_int("LOGSITE_FORWARD_BACKOFF_BASE_MS", 1000, minimum=1)
+LOGSITE_FORWARD_BACKOFF_MAX_SECONDS = env_int("LOGSITE_FORWARD_BACKOFF_MAX_SECONDS", 300, minimum=1)
+# Backoffs up to this long are waited out inside the running task; longer ones end the task and
+# beat starts a new one when the time comes.
+LOGSITE_FORWARD_INLINE_RETRY_SECONDS = env_int("LOGSITE_FORWARD_INLINE_RETRY_SECONDS", 5, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("ingest.urls")),
     path("", include("search.urls")),
+    path("", include("forward.urls")),
 ]

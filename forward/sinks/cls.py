@@ -34,6 +34,7 @@ import requests
 
 from forward.sinks import cls_sign
 from forward.sinks.cls_batch import ClsBatcher
+from forward.sinks.errors import SinkError
 from forward.sinks.ratelimit import RateLimiter, limiter_for
 
 PATH = "/structuredlog"
@@ -45,7 +46,7 @@ SIGN_AFTER_S = 300
 USER_AGENT = "logsite-cls/1"
 
 
-class ClsError(Exception):
+class ClsError(SinkError):
     retryable = False
 
     def __init__(
@@ -57,14 +58,11 @@ class ClsError(Exception):
         request_id: str | None = None,
         retry_after: float | None = None,
     ):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, retry_after=retry_after)
         self.status = status
         self.code = code
         self.request_id = request_id
-        self.retry_after = retry_after
-        # Set by ClsSink.send: rows acknowledged before this failure (the cursor may move that far).
-        self.rows_sent = 0
+        # rows_sent is set by ClsSink.send: rows acknowledged before this failure.
 
     def __str__(self) -> str:
         where = f"HTTP {self.status} " if self.status is not None else ""

@@ -74,6 +74,8 @@ def framed(tag: bytes, payload: bytes) -> bytes:
 
 
 _key_heads: dict[str, bytes] = {}
+# Log.time's tag with the first varint byte (continuation bit set), for each low 7 bits.
+_TIME_LOW = [bytes((0x08, i | 0x80)) for i in range(128)]
 
 
 def _key_head(key: str) -> bytes:
@@ -84,6 +86,10 @@ def _key_head(key: str) -> bytes:
         if len(_key_heads) < 10_000:
             _key_heads[key] = head
     return head
+
+
+_LOG_HEAD = framed(b"\x0a", b"log") + b"\x12"  # Content.key "log" + the tag of Content.value
+_LOG_HEAD_LEN = len(_LOG_HEAD)
 
 
 def safe_key(prefix: str, name, max_chars: int) -> str:
@@ -186,8 +192,55 @@ class RowEncoder:
             raise ValueError("max_log_bytes must leave room for a full-size line")
         self._meta: dict[tuple, _Piece] = {}
         self._stream_level: dict[tuple, _Piece] = {}
+        self._time_hi = -1
+        self._time_tail = b""
+
+    def _time_field(self, ts_ns: int) -> bytes:
+        """`Log.time` (ms). Rows come in time order, so all but the low 7 bits of the varint
+        are usually the same as the previous row's and are reused."""
+        time_ms = ts_ns // 1_000_000
+        if time_ms < 128:
+            return b"\x08" + varint(time_ms)
+        hi = time_ms >> 7
+        if hi != self._time_hi:
+            self._time_hi = hi
+            self._time_tail = varint(hi)
+        return _TIME_LOW[time_ms & 0x7F] + self._time_tail
 
     def encode(self, row) -> EncodedLog:
+        """The common case (a str line within the value limit, no attrs, metadata that fit)
+        is built directly; everything else goes through the general path."""
+        line = row.line
+        if isinstance(line, str) and not row.attrs:
+            try:
+                data = line.encode()
+            except UnicodeEncodeError:
+                data = None
+            n = len(data) if data is not None else -1
+            if 0 <= n <= self.limits.max_value_bytes:
+                sl = self._stream_level_piece(row.stream, row.level)
+                meta = self._container_meta(row)
+                if not (sl.truncated or sl.dropped or meta.truncated or meta.dropped):
+                    # Fits by construction: meta_budget leaves room for a full-size line.
+                    inner = _LOG_HEAD_LEN + varint_len(n) + n
+                    return EncodedLog(
+                        data=b"".join(
+                            (
+                                self._time_field(row.ts_ns),
+                                b"\x12",
+                                varint(inner),
+                                _LOG_HEAD,
+                                varint(n),
+                                data,
+                                sl.data,
+                                meta.data,
+                            )
+                        ),
+                        values_bytes=n + sl.values + meta.values,
+                    )
+        return self._encode_general(row)
+
+    def _encode_general(self, row) -> EncodedLog:
         limits = self.limits
         c = _Contents(limits.max_value_bytes)
         line = row.line
@@ -208,8 +261,7 @@ class RowEncoder:
         if c.dropped or c.truncated:
             marker = truncation_marker((["fields"] if c.dropped else []) + c.truncated)
             c.add(TRUNCATED_KEY, marker, self.budget + _RESERVED_BYTES)
-        time_ms = row.ts_ns // 1_000_000
-        return EncodedLog(data=b"\x08" + varint(time_ms) + b"".join(c.parts), values_bytes=c.values)
+        return EncodedLog(data=self._time_field(row.ts_ns) + b"".join(c.parts), values_bytes=c.values)
 
     def _stream_level_piece(self, stream: str, level: int | None) -> _Piece:
         piece = self._stream_level.get((stream, level))

@@ -16,8 +16,9 @@ a little above 6 MB so an oversized body is still told apart as 413; anything bi
 told from corrupt input and is 400 InvalidContent).
 
 Test hooks: `received` (everything accepted, in order), `responses` (status and code of every
-answer), `inject(kind, n)` for the next n requests (429 SpeedQuotaExceed, 500 InternalError,
-a slow answer, a dropped connection before or after storing), and `down()` / `up()`, which close
+answer) with `answered_at` (monotonic times), `started` (requests begun), `inject(kind, n)`
+for the next n requests (429 SpeedQuotaExceed, 500 InternalError, a slow answer, a dropped
+connection before or after storing), and `down()` / `up()`, which close
 and reopen the listening port so connections are refused meanwhile. `count_only=True`
 (benchmarks) still checks signature, compression and protobuf, but only counts the logs.
 """
@@ -392,6 +393,8 @@ class ClsStandIn:
         self.checker = Checker(credentials, topics, **checker_options)
         self.received: list[Received] = []
         self.responses: list[tuple[int, str | None]] = []
+        self.answered_at: list[float] = []  # time.monotonic() of each answer, as `responses`
+        self.started = 0  # requests whose handling began (a test can act while one is in flight)
         self._faults: list[tuple[str, float] | None] = []
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
@@ -487,6 +490,8 @@ class ClsStandIn:
 
     def _handle(self, req: _Handler) -> None:
         request_id = uuid.uuid4().hex
+        with self._lock:
+            self.started += 1
         fault = self._next_fault()
         try:
             body = self._read_body(req)
@@ -536,6 +541,7 @@ class ClsStandIn:
     def _record(self, status: int, code: str | None) -> None:
         with self._lock:
             self.responses.append((status, code))
+            self.answered_at.append(time.monotonic())
 
     def _answer(
         self, req: _Handler, request_id: str, status: int, code: str | None, message: str | None

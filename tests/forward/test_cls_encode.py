@@ -207,3 +207,25 @@ def test_it_keeps_every_field_in_order_or_says_what_it_cut(line, level, service,
     assert marker.startswith("fields") == skipped
     assert len(marker) <= 60
     assert contents[0][0] == "log"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    line=text,
+    level=st.none() | st.integers(0, 7),
+    service=st.sampled_from(["", "web", "x" * 350]),
+    labels=st.none() | st.dictionaries(st.text(max_size=20), text, max_size=4),
+    attrs=st.none() | st.dictionaries(st.text(max_size=20), text, max_size=2),
+    ts_ns=st.integers(0, 2**62) | st.integers(-(10**15), -1),
+)
+def test_the_fast_path_builds_the_same_bytes_as_the_general_one(line, level, service, labels, attrs, ts_ns):
+    row = make_row(line=line, level=level, service=service, labels=labels, attrs=attrs, ts_ns=ts_ns)
+    fast = RowEncoder(SMALL).encode(row)
+    general = RowEncoder(SMALL)._encode_general(row)
+    assert (fast.data, fast.values_bytes) == (general.data, general.values_bytes)
+
+
+def test_consecutive_times_reuse_the_varint_tail_correctly():
+    encoder = RowEncoder()
+    for ts_ms in (127, 128, 16_383, 16_384, 1_700_000_000_000, 1_700_000_000_127, 1_700_000_000_128, 2**40):
+        assert decode_log(encoder.encode(make_row(ts_ns=ts_ms * 1_000_000)).data)[0] == ts_ms

@@ -127,3 +127,29 @@ def timelines_helper(client, w):
     # The helper trusts its caller: search and tail pass only tenants from visible_tenants().
     assert w.actors.tenant_b.slug not in visible_tenants(w.actors.alice)
     assert timeline_ckeys(w.actors.tenant_a.slug, f"name:{B_CONTAINER_NAME}") == []
+
+
+B_TARGET_NAME = "b-forward-target"
+
+
+def b_forward_target(w):
+    from forward.models import Target
+
+    return Target.objects.get_or_create(
+        name=B_TARGET_NAME,
+        defaults={"kind": "syslog", "tenant": w.actors.tenant_b, "syslog_url": "tcp://127.0.0.1:6514"},
+    )[0]
+
+
+@probe
+def forwarding_targets(client, w):
+    target = b_forward_target(w)
+    for url in (
+        "/forward/status",
+        "/api/v1/forward/status",
+        "/admin/forward/target/",
+        "/status/",
+        "/metrics",
+    ):
+        assert B_TARGET_NAME not in body(client.get(url)), url
+    assert client.get(f"/admin/forward/target/{target.pk}/change/").status_code == 302

@@ -3,7 +3,15 @@ import pytest
 from ingest.models import Container, MultilineRule
 from ingest.record import Record
 from tests.base import make_driver
-from tests.isolation.probes import B_CONTAINER_NAME, B_DRIVER_NAME, B_SECRET_LINE, PROBES, World
+from tests.isolation.probes import (
+    B_CONTAINER_NAME,
+    B_DRIVER_NAME,
+    B_SECRET_LINE,
+    B_TARGET_NAME,
+    PROBES,
+    World,
+    b_forward_target,
+)
 from tests.support.seed import write_records
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,5 +72,8 @@ def test_the_probes_would_see_tenant_b_as_a_member_of_b(client, world):
     response = client.get(f"/api/v1/containers/{world.b_container.container_id}/logs")
     assert B_SECRET_LINE in b"".join(response.streaming_content).decode()
     assert client.get(f"/drivers/{world.b_driver.pk}/connect/").status_code == 200
+    target = b_forward_target(world)
+    assert B_TARGET_NAME in client.get("/forward/status").content.decode()
     client.force_login(world.actors.admin)
     assert client.get(f"/admin/ingest/driver/{world.b_driver.pk}/change/").status_code == 200
+    assert client.get(f"/admin/forward/target/{target.pk}/change/").status_code == 200

@@ -46,8 +46,9 @@ def child_env(**overrides) -> dict:
 class IngestProcess:
     """`manage.py ingest` in a subprocess; waits until the given drivers listen."""
 
-    def __init__(self, tmp_path: Path, writer: str = "test-writer", **env):
+    def __init__(self, tmp_path: Path, writer: str = "test-writer", args: tuple[str, ...] = (), **env):
         self.writer = writer
+        self.args = list(args)  # e.g. ("--driver", "3"): several ingest processes, one driver each
         self.spool_dir = tmp_path / "spool"
         self.log_path = tmp_path / f"ingest-{writer}.log"
         self.env = child_env(
@@ -63,7 +64,7 @@ class IngestProcess:
         self._redis.delete(self.stats_key)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "ingest"],
+            [sys.executable, "manage.py", "ingest", *self.args],
             cwd=REPO,
             env=self.env,
             stdout=log,

@@ -4,12 +4,14 @@ import sys
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from forward.schedule import ensure_schedule
 from logsite.superuser import ensure_superuser
 
 
 class Command(BaseCommand):
     help = (
-        "Prepare the database: apply migrations, then create the first superuser if there is none "
+        "Prepare the database: apply migrations, create the beat schedule of forwarding, then create "
+        "the first superuser if there is none "
         "(LOGSITE_ADMIN_USER, default admin, with LOGSITE_ADMIN_PASSWORD or a generated password "
         "that is printed only this once). Safe to run at every start."
     )
@@ -25,6 +27,7 @@ class Command(BaseCommand):
         as_json = options["json"]
         # Run from one process so that a start pays for Django's start-up once, not twice.
         call_command("migrate", interactive=False, stdout=sys.stderr if as_json else self.stdout)
+        ensure_schedule()
         result = ensure_superuser()
         if as_json:
             self.stdout.write(json.dumps(result))

@@ -1,0 +1,344 @@
+"""Forwarding throughput: lines/s from the store to the CLS stand-in, with a real ingest process,
+a real Celery worker and beat, on a bench database.
+
+    python bench/forward.py [--lines 300000] [--live-lines 300000] [--workers 1]
+
+Phases:
+  ingest only    lines pushed over HTTP into `manage.py ingest` while nothing forwards (the
+                 ingest figure on this machine, for comparison)
+  drain backlog  the worker starts and forwards that backlog: the forwarding path alone
+                 (ledger → logs by id range → encode → LZ4 → HTTP to the stand-in)
+  live           ingest and forwarding at the same time: lines/s reaching the stand-in while
+                 lines are pushed, the worst lag seen, and the time to catch up afterwards
+Each forwarding figure also comes with the worker's CPU seconds (lines per CPU-second), which
+is steadier than wall time on a shared machine.
+
+The stand-in runs in its own process in count-only mode (it still checks the signature, the
+LZ4 block and the protobuf). DATABASE_URL names the server (default the local one); the bench
+uses (and empties) the database `logsite_bench_forward` on it. Redis: REDIS_URL (db 14 by default).
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+DB_NAME = "logsite_bench_forward"
+SERVER_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres").rsplit("/", 1)[0]
+DATABASE_URL = f"{SERVER_URL}/{DB_NAME}"
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+SECRET_ID, SECRET_KEY, TOPIC = "AKIDbench", "bench-key", "bench-topic"
+CONTAINERS = 8
+LINES_PER_REQUEST = 5000
+
+
+def _serve(ports, count, stop) -> None:
+    from tests.forward.cls_standin import ClsStandIn
+
+    server = ClsStandIn(credentials={SECRET_ID: SECRET_KEY}, topics=[TOPIC], count_only=True).start()
+    ports.put(server.port)
+    while not stop.wait(0.05):
+        count.value = server.count()
+    server.stop()
+
+
+class StandIn:
+    def __init__(self):
+        ctx = multiprocessing.get_context("spawn")
+        self.ports, self.count, self.stop_event = ctx.Queue(), ctx.Value("q", 0), ctx.Event()
+        self.proc = ctx.Process(target=_serve, args=(self.ports, self.count, self.stop_event), daemon=True)
+        self.proc.start()
+        self.port = self.ports.get(timeout=60)
+
+    def lines(self) -> int:
+        return self.count.value
+
+    def stop(self):
+        self.stop_event.set()
+        self.proc.join(10)
+
+
+def env(**extra) -> dict:
+    return {
+        **os.environ,
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "LOGSITE_CHANNEL_PREFIX": "bench-forward",
+        "PYTHONUNBUFFERED": "1",
+        **{k: str(v) for k, v in extra.items()},
+    }
+
+
+def prepare_database() -> None:
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=env(), check=True)
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        conn.execute("TRUNCATE logs, log_batches, containers CASCADE")
+        conn.execute(
+            "DELETE FROM forward_forwardstate; DELETE FROM forward_target; DELETE FROM ingest_driver"
+        )
+        conn.execute("DELETE FROM django_celery_beat_periodictask")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args: list[str], log: Path, **extra) -> subprocess.Popen:
+    return subprocess.Popen(
+        args,
+        cwd=REPO,
+        env=env(**extra),
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_log(log: Path, text: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"{log} never said {text!r}:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def bodies(prefix: str, total: int) -> list[bytes]:
+    out = []
+    now = time.time_ns()
+    for start_ in range(0, total, LINES_PER_REQUEST):
+        c = start_ // LINES_PER_REQUEST % CONTAINERS
+        out.append(
+            "\n".join(
+                json.dumps(
+                    {
+                        "line": f'10.0.{i % 256}.{i % 97} - - "GET /api/v1/items/{i} HTTP/1.1" '
+                        f"200 {i % 5000} "
+                        f'"-" "Mozilla/5.0" rt=0.{i % 1000:03d} {prefix}',
+                        "ts_ns": now + i * 1000,
+                        "container_id": f"{c:02d}" * 32,
+                        "container_name": f"/shop-api-{c}",
+                        "image": "registry.local/shop/api:2.14.1",
+                        "service": "shop-api",
+                        "host": "node-7",
+                        "labels": {"com.docker.compose.project": "shop"},
+                    }
+                )
+                for i in range(start_, min(start_ + LINES_PER_REQUEST, total))
+            ).encode()
+        )
+    return out
+
+
+def push_all(url: str, token: str, payloads: list[bytes], threads: int = 3) -> float:
+    """Pushes every body (threads in parallel); returns the wall time."""
+    queue = list(payloads)
+    lock = threading.Lock()
+
+    def run():
+        session = requests.Session()
+        while True:
+            with lock:
+                if not queue:
+                    return
+                body = queue.pop(0)
+            r = session.post(url, data=body, headers={"Authorization": f"Bearer {token}"}, timeout=300)
+            r.raise_for_status()
+
+    t0 = time.perf_counter()
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - t0
+
+
+def cpu_seconds(proc: subprocess.Popen) -> float:
+    try:
+        parent = psutil.Process(proc.pid)
+        procs = [parent, *parent.children(recursive=True)]
+        return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=300_000, help="backlog lines (ingest, then drain)")
+    parser.add_argument("--live-lines", type=int, default=300_000, help="lines pushed while forwarding runs")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker concurrency")
+    opts = parser.parse_args()
+
+    prepare_database()
+    os.environ.update(
+        DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, DJANGO_SETTINGS_MODULE="logsite.settings"
+    )
+    import django
+
+    django.setup()
+    import redis
+
+    from forward.lag import forward_lag
+    from forward.models import Target
+    from forward.schedule import ensure_schedule
+    from ingest.models import Driver, Tenant
+
+    redis.Redis.from_url(REDIS_URL).delete("celery", "unacked", "unacked_index")
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-forward-{os.getpid()}"
+    tmp.mkdir(parents=True)
+    standin = StandIn()
+    tenant, _ = Tenant.objects.get_or_create(slug="bench")
+    port = free_port()
+    driver = Driver(name="bench-http", kind="http", bind=f"127.0.0.1:{port}", tenant=tenant)
+    token = driver.set_new_token()
+    driver.save()
+    Target.objects.create(
+        name="bench-cls",
+        kind="cls",
+        tenant=tenant,
+        cls_endpoint=f"http://127.0.0.1:{standin.port}",
+        cls_topic_id=TOPIC,
+        cls_secret_id=SECRET_ID,
+        cls_secret_key=SECRET_KEY,
+        batch_wait_ms=200,
+    )
+    ensure_schedule()
+    procs = []
+    try:
+        ingest = start(
+            [sys.executable, "manage.py", "ingest"],
+            tmp / "ingest.log",
+            LOGSITE_SPOOL_DIR=tmp / "spool",
+            LOGSITE_WRITER_NAME="bench",
+        )
+        procs.append(ingest)
+        url = f"http://127.0.0.1:{port}/api/v1/push"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                requests.post(url, data=b"", headers={"Authorization": f"Bearer {token}"}, timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+
+        payloads = bodies("backlog", opts.lines)
+        wall = push_all(url, token, payloads)
+        print(
+            f"{'ingest only':<16} {opts.lines / wall:>10,.0f} lines/s pushed and committed"
+            f"  ({opts.lines:,} lines, {wall:.1f} s)"
+        )
+
+        worker = start(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "logsite",
+                "worker",
+                "-l",
+                "warning",
+                "-c",
+                str(opts.workers),
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            tmp / "worker.log",
+        )
+        procs.append(worker)
+        beat = start(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "logsite",
+                "beat",
+                "-l",
+                "info",
+                "--pidfile=",
+                "-s",
+                str(tmp / "beat"),
+            ],
+            tmp / "beat.log",
+        )
+        procs.append(beat)
+        t0 = time.perf_counter()
+        while standin.lines() == 0:
+            if time.perf_counter() - t0 > 180:
+                raise SystemExit("nothing was forwarded in 180 s; see " + str(tmp))
+            time.sleep(0.05)
+        t_first, cpu0 = time.perf_counter(), cpu_seconds(worker)
+        while standin.lines() < opts.lines:
+            time.sleep(0.05)
+        wall, cpu = time.perf_counter() - t_first, cpu_seconds(worker) - cpu0
+        print(
+            f"{'drain backlog':<16} {opts.lines / wall:>10,.0f} lines/s forwarded"
+            f"  {opts.lines / max(cpu, 1e-9):>10,.0f} lines/worker-cpu-s"
+            f"  ({wall:.1f} s from the first line; worker start {t_first - t0:.1f} s)"
+        )
+
+        live = bodies("live", opts.live_lines)
+        before, cpu0 = standin.lines(), cpu_seconds(worker)
+        max_lag = [0]
+        done = threading.Event()
+
+        def watch():
+            while not done.wait(0.5):
+                for row in forward_lag():
+                    max_lag[0] = max(max_lag[0], row.lag_lines)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        t0 = time.perf_counter()
+        push_wall = push_all(url, token, live)
+        during = standin.lines() - before
+        while standin.lines() < before + opts.live_lines:
+            time.sleep(0.05)
+        total_wall = time.perf_counter() - t0
+        done.set()
+        cpu = cpu_seconds(worker) - cpu0
+        print(
+            f"{'live':<16} {opts.live_lines / push_wall:>10,.0f} lines/s ingested,"
+            f" {during / push_wall:>10,.0f} lines/s forwarded meanwhile;"
+            f" all {opts.live_lines:,} forwarded {total_wall - push_wall:.1f} s after the last push"
+            f" ({opts.live_lines / total_wall:,.0f} lines/s overall,"
+            f" {opts.live_lines / max(cpu, 1e-9):,.0f} lines/worker-cpu-s,"
+            f" worst lag seen {max_lag[0]:,} lines)"
+        )
+        print(
+            f"stand-in total {standin.lines():,} lines"
+            f" (duplicates would show here: expected {opts.lines + opts.live_lines:,})"
+        )
+    finally:
+        for proc in reversed(procs):
+            try:
+                os.killpg(proc.pid, 15)
+                proc.wait(30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, 9)
+        standin.stop()
+
+
+if __name__ == "__main__":
+    main()
