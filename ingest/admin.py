@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from ingest import admin_retention  # noqa: F401 - registers retention policies and pins
 from ingest.models import Container, Driver, Membership, Tenant
 
 

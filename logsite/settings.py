@@ -131,6 +131,14 @@ LOGSITE_MAX_TS_AGE_DAYS = env_int("LOGSITE_MAX_TS_AGE_DAYS", 30, minimum=1)
 LOGSITE_DRIVER_POLL_SECONDS = env_int("LOGSITE_DRIVER_POLL_SECONDS", 5, minimum=1)
 LOGSITE_WRITER_NAME = env_str("LOGSITE_WRITER_NAME", "")
 
+# --- retention and partition lifecycle (docs/retention.md) ---------------------------------------
+# Days kept when no retention policy matches (the global policy in the admin overrides it); 0 = forever.
+LOGSITE_RETENTION_DAYS = env_int("LOGSITE_RETENTION_DAYS", 30, minimum=0)
+# Days before today that stay unsealed (no trigram index) because lines still arrive for them.
+LOGSITE_HOT_DAYS = env_int("LOGSITE_HOT_DAYS", 1, minimum=0)
+# maintenance_work_mem for building a sealed day's trigram indexes.
+LOGSITE_SEAL_WORK_MEM = env_str("LOGSITE_SEAL_WORK_MEM", "256MB")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

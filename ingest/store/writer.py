@@ -127,7 +127,7 @@ class BatchWriter:
         if conn is None:
             return None
         try:
-            return self._commit(conn, batch, spool_ref)
+            return self._commit_recreating_days(conn, batch, spool_ref)
         except psycopg.OperationalError as e:
             log.warning("database unavailable (%s); spooling", e)
             self._drop_connection()
@@ -142,6 +142,17 @@ class BatchWriter:
     def quarantine(self, batch: Batch) -> None:
         Spool(self.spool.directory / "quarantine", self.name).append(batch)
         self.pipeline.counters.quarantined += len(batch.rows)
+
+    def _commit_recreating_days(self, conn, batch: Batch, spool_ref: str | None) -> CommittedBatch:
+        try:
+            return self._commit(conn, batch, spool_ref)
+        except psycopg.errors.CheckViolation:
+            # `logs` has no CHECK but its partition bounds: a late line for a day that
+            # retention dropped after this writer cached it. Forget the cache so the day is
+            # created again (ingest/store/day_drop.py), and retry once.
+            self._days.clear()
+            self._keys.forget()
+            return self._commit(conn, batch, spool_ref)
 
     def _commit(self, conn: psycopg.Connection, batch: Batch, spool_ref: str | None) -> CommittedBatch:
         ts_min = min(r[1] for r in batch.rows)
@@ -199,7 +210,7 @@ class BatchWriter:
 
         def apply(batch: Batch, ref: str) -> None:
             try:
-                committed = self._commit(conn, batch, ref)
+                committed = self._commit_recreating_days(conn, batch, ref)
             except psycopg.OperationalError:
                 raise
             except psycopg.Error:

@@ -1,0 +1,66 @@
+"""Sealing a day once it left the hot window: trigram index, frozen and analysed.
+
+A pg_trgm GIN index makes inserts ~14x slower, so the day being written has none; once a day
+only receives the odd late line it gets one per hash leaf, which is what makes ILIKE and
+regex search on it fast. CREATE INDEX CONCURRENTLY takes only SHARE UPDATE EXCLUSIVE on the
+leaf, so late lines for the day (and the writer's whole batch with them) never wait for the
+build. VACUUM (FREEZE, ANALYZE) sets the visibility map (index-only counts) and freezes the
+rows now, while they are in cache, instead of in a later anti-wraparound pass over old data.
+`fastupdate = off`: late lines go straight into the index rather than into a pending list
+that every search of the day would have to scan (docs/decisions/0002-retention.md).
+Each step is idempotent; an interrupted concurrent build leaves an invalid index that the
+next run drops and builds again.
+"""
+
+from datetime import date
+
+from psycopg import sql
+
+from ingest.store import day_counts
+from ingest.store.partitions import leaf_names, partition_name, relation_state
+
+
+def trgm_index_name(leaf: str) -> str:
+    return f"{leaf}_line_trgm"
+
+
+def sealed_days(cur) -> dict[date, object]:
+    cur.execute("SELECT day, sealed_at FROM log_partitions")
+    return dict(cur.fetchall())
+
+
+def seal_day(conn, day: date, maintenance_work_mem: str | None = None) -> dict | None:
+    """Seals `day`; `conn` must be in autocommit. Returns what was done, None if no such day."""
+    name = partition_name(day)
+    with conn.cursor() as cur:
+        if relation_state(cur, name) != "attached":
+            return None
+        if maintenance_work_mem:
+            cur.execute("SELECT set_config('maintenance_work_mem', %s, false)", (maintenance_work_mem,))
+        built = []
+        for leaf in leaf_names(cur, name):
+            if _ensure_trgm_index(cur, leaf):
+                built.append(leaf)
+            cur.execute(sql.SQL("VACUUM (FREEZE, ANALYZE) {}").format(sql.Identifier(leaf)))
+        # Partitioned tables get no autovacuum ANALYZE; the day's own statistics help plans
+        # that read the whole day.
+        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+        rows = day_counts.store_counts(cur, day, name)
+        cur.execute("UPDATE log_partitions SET sealed_at = now() WHERE name = %s", (name,))
+    return {"day": day.isoformat(), "indexes_built": len(built), "rows": rows}
+
+
+def _ensure_trgm_index(cur, leaf: str) -> bool:
+    index = trgm_index_name(leaf)
+    cur.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", (index,))
+    row = cur.fetchone()
+    if row is not None and row[0]:
+        return False
+    if row is not None:
+        cur.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(index)))
+    create = sql.SQL(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} "
+        "USING gin (line gin_trgm_ops) WITH (fastupdate = off)"
+    )
+    cur.execute(create.format(sql.Identifier(index), sql.Identifier(leaf)))
+    return True
