@@ -15,6 +15,7 @@ from ingest.maintenance import run_job
 from ingest.retention import containers, ledger
 from ingest.retention.apply import run_retention
 from ingest.retention.load import load_rules
+from ingest.retention.plan import decide
 from ingest.store import partitions, sealing
 
 
@@ -45,21 +46,25 @@ def apply_retention(self) -> dict:
     return run_job("apply_retention", self.request.id, job)
 
 
-def days_due_for_sealing(cur, today: date) -> list[date]:
-    """Days wholly older than the hot window (LOGSITE_HOT_DAYS), not yet sealed."""
-    last = today - timedelta(days=settings.LOGSITE_HOT_DAYS + 1)
-    return sorted(
-        day for day, sealed_at in sealing.sealed_days(cur).items() if sealed_at is None and day <= last
-    )
-
-
 @shared_task(bind=True, name="ingest.seal_partitions")
 def seal_partitions(self) -> dict:
     def job(conn):
+        sealed, skipped = [], []
         with conn.cursor() as cur:
-            due = days_due_for_sealing(cur, _today())
-        sealed = [sealing.seal_day(conn, day, settings.LOGSITE_SEAL_WORK_MEM) for day in due]
-        return {"sealed": [s for s in sealed if s is not None]}
+            due = sealing.days_due(cur, _today(), settings.LOGSITE_HOT_DAYS)
+        for day in due:
+            # Indexing a day that retention is about to drop is wasted work, and its build
+            # would only delay the drop.
+            with conn.cursor() as cur:
+                rules = load_rules(timezone.now())
+                name = partitions.partition_name(day)
+                if decide(cur, rules, day, name, settings.LOGSITE_MAX_TS_AGE_DAYS).action == "drop":
+                    skipped.append(day.isoformat())
+                    continue
+            done = sealing.seal_day(conn, day, settings.LOGSITE_SEAL_WORK_MEM)
+            if done is not None:
+                sealed.append(done)
+        return {"sealed": sealed, "skipped": skipped}
 
     return run_job("seal_partitions", self.request.id, job)
 

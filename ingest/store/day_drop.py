@@ -7,8 +7,9 @@ conflict with) and dropped once it is a table of its own.
 
 Races with late lines, in order:
 - the `log_partitions` row goes first, so a writer that meets the vanished day (its insert
-  fails, see BatchWriter) re-creates it through `partitions.ensure_day`, which waits on the
-  same advisory lock held here until the old table is gone;
+  fails, see BatchWriter) re-creates it through `partitions.ensure_day`, which needs the
+  advisory lock held here until the old table is gone. The writer waits for it at most
+  100 ms, then spools the batch (acknowledged, durable) and replays it once the day is gone;
 - once detached nothing can be written into the day, and the containers present are
   checked again: if a line of a container that keeps this day arrived since the decision,
   the day is attached again instead of dropped.

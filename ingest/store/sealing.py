@@ -12,7 +12,7 @@ Each step is idempotent; an interrupted concurrent build leaves an invalid index
 next run drops and builds again.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 from psycopg import sql
 
@@ -24,9 +24,13 @@ def trgm_index_name(leaf: str) -> str:
     return f"{leaf}_line_trgm"
 
 
-def sealed_days(cur) -> dict[date, object]:
-    cur.execute("SELECT day, sealed_at FROM log_partitions")
-    return dict(cur.fetchall())
+def days_due(cur, today: date, hot_days: int) -> list[date]:
+    """Unsealed days wholly older than the hot window: `hot_days` days before today stay hot."""
+    cur.execute(
+        "SELECT day FROM log_partitions WHERE sealed_at IS NULL AND day < %s ORDER BY day",
+        (today - timedelta(days=hot_days),),
+    )
+    return [row[0] for row in cur.fetchall()]
 
 
 def seal_day(conn, day: date, maintenance_work_mem: str | None = None) -> dict | None:

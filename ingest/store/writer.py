@@ -33,6 +33,7 @@ LEDGER_SQL = (
     "(%s, %s, %s, %s, to_timestamp(%s::double precision / 1e6), to_timestamp(%s::double precision / 1e6), %s)"
 )
 RECONNECT_EVERY_S = 1.0
+DDL_LOCK_TIMEOUT_MS = 100
 
 
 class CommittedBatch:
@@ -195,6 +196,9 @@ class BatchWriter:
         while day <= last:
             if day not in self._days:
                 with conn.transaction(), conn.cursor() as cur:
+                    # Never queue behind DDL on `logs` (retention dropping this very day): the
+                    # timeout fails the batch into the spool, and the replay creates the day.
+                    cur.execute("SELECT set_config('lock_timeout', %s, true)", (f"{DDL_LOCK_TIMEOUT_MS}ms",))
                     partitions.ensure_day(cur, day)
                 self._days.add(day)
             day = date.fromordinal(day.toordinal() + 1)
