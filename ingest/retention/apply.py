@@ -1,6 +1,7 @@
 """One retention run: every past day is decided again just before it is acted on, from rules
 loaded at that moment, so a pin added while a run is under way is honoured."""
 
+import time
 from collections.abc import Callable
 from datetime import date
 
@@ -13,29 +14,38 @@ from ingest.store.row_delete import delete_rows
 
 def run_retention(conn, load_rules: Callable[[], Rules], max_ts_age_days: int) -> dict:
     """`conn`: an autocommit psycopg connection. Returns a summary for MaintenanceRun."""
-    summary: dict = {"dropped_days": [], "kept_days": [], "deleted_rows": {}, "containers_removed": 0}
+    summary: dict = {
+        "dropped_days": [],
+        "kept_days": [],
+        "deleted_rows": {},
+        "containers_removed": 0,
+        "seconds": {},
+    }
     with conn.cursor() as cur:
         days = past_days(cur, load_rules())
     for day, table, state in days:
-        rules = load_rules()
-        if state != "attached":
-            outcome = drop_day_if(conn, day, _all_removable(rules, day))
-            _note(summary, day, outcome)
-            continue
-        with conn.cursor() as cur:
-            action = decide(cur, rules, day, table, max_ts_age_days)
-        if action.action == "drop":
-            _note(summary, day, drop_day_if(conn, day, _all_removable(rules, day)))
-        elif action.action == "delete":
-            deleted = delete_rows(conn, table, sorted(action.remove))
-            summary["deleted_rows"][day.isoformat()] = deleted
-            summary["containers_removed"] += len(action.remove)
-            with conn.cursor() as cur:
-                cur.execute("SELECT sealed_at IS NOT NULL FROM log_partitions WHERE day = %s", (day,))
-                row = cur.fetchone()
-                if row and row[0]:  # the storage page reads sealed days' counts from the table
-                    day_counts.store_counts(cur, day, table)
+        started = time.monotonic()
+        _act_on_day(conn, load_rules(), day, table, state, max_ts_age_days, summary)
+        summary["seconds"][day.isoformat()] = round(time.monotonic() - started, 3)
     return summary
+
+
+def _act_on_day(conn, rules: Rules, day: date, table: str, state: str, max_ts_age_days: int, summary) -> None:
+    if state != "attached":  # left over by an interrupted drop
+        _note(summary, day, drop_day_if(conn, day, _all_removable(rules, day)))
+        return
+    with conn.cursor() as cur:
+        action = decide(cur, rules, day, table, max_ts_age_days)
+    if action.action == "drop":
+        _note(summary, day, drop_day_if(conn, day, _all_removable(rules, day)))
+    elif action.action == "delete":
+        summary["deleted_rows"][day.isoformat()] = delete_rows(conn, table, sorted(action.remove))
+        summary["containers_removed"] += len(action.remove)
+        with conn.cursor() as cur:
+            cur.execute("SELECT sealed_at IS NOT NULL FROM log_partitions WHERE day = %s", (day,))
+            row = cur.fetchone()
+            if row and row[0]:  # the storage page reads sealed days' counts from the table
+                day_counts.store_counts(cur, day, table)
 
 
 def _all_removable(rules: Rules, day: date) -> Callable[[set[int]], bool]:
