@@ -6,7 +6,8 @@
 A writer (the real BatchWriter) commits 1000-line batches every 50 ms for the whole run; 3% of
 each batch are late lines for days under maintenance (a day being dropped, a mixed day whose
 tenant-A rows are deleted, a day being sealed). Printed per phase: the batch commit latency
-p50 / p99 / max, and how long the maintenance itself took. Phases:
+p50 / p99 / max; the share of 10 ms samples in which the writer's backend waited for a lock;
+and how long the maintenance itself took. Phases:
   baseline    the writer alone
   retention   tenant A keeps 4 days, tenant B 7: the 3 oldest days are dropped whole, the
               next 3 lose tenant A's half (chunked DELETE), by ingest.retention.apply
@@ -15,7 +16,7 @@ p50 / p99 / max, and how long the maintenance itself took. Phases:
   plain-index for comparison: the same index built without CONCURRENTLY on one day's leaves
 Also: the two ways to empty a mixed day (chunked DELETE vs copying the kept rows into a new
 table with its indexes), and late-line insert and search cost on a sealed day with the trigram
-index's fastupdate off (what sealing uses) and on.
+index's fastupdate off and on (what sealing uses).
 
 Uses its own database (--db; created, migrated, dropped at the end unless --keep). The
 machine's load is printed: figures from a shared machine are noisy.
@@ -33,6 +34,7 @@ from pathlib import Path
 PERIOD_S = 0.05
 BATCH = 1000
 LATE_PER_DAY = 10
+WRITER_APP = "bench-retention-writer"
 
 
 def setup_django(args) -> None:
@@ -177,6 +179,32 @@ class WriterProbe(threading.Thread):
         return [took for t0, took in self.samples if start <= t0 < end]
 
 
+class LockWaits(threading.Thread):
+    """Samples the writer's backend every 10 ms: was it waiting for a lock? Separates lock
+    stalls from CPU and I/O contention on a shared machine."""
+
+    def __init__(self, conninfo: str):
+        super().__init__(daemon=True)
+        self.conninfo = conninfo
+        self.samples: list[tuple[float, bool]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'"
+        )
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            while not self.stop.wait(0.01):
+                waiting = conn.execute(query, (WRITER_APP,)).fetchone()[0] > 0
+                self.samples.append((time.monotonic(), waiting))
+
+    def between(self, start: float, end: float) -> str:
+        inside = [w for t, w in self.samples if start <= t < end]
+        return f"{sum(inside)}/{len(inside)}"
+
+
 def figures(latencies: list[float]) -> str:
     if not latencies:
         return "no batches"
@@ -204,7 +232,8 @@ def mixed_day_alternatives(conn, day: date, a_ckeys: list[int]) -> dict:
 
 
 def fastupdate_comparison(conn, day: date) -> dict:
-    """Late-line inserts into a sealed leaf and a search of it, with the GIN fastupdate off/on."""
+    """Late-line inserts into a sealed leaf and a search of it, with the GIN fastupdate off/on
+    (sealing keeps the default, on)."""
     from ingest.store.partitions import leaf_names, partition_name
     from ingest.store.sealing import trgm_index_name
 
@@ -229,7 +258,7 @@ def fastupdate_comparison(conn, day: date) -> dict:
             query = f'SELECT count(*) FROM "{leaf}" WHERE line ILIKE %s'
             conn.execute(query, ("%connection reset req=ffe%",)).fetchone()
         out[mode] = {"insert_5000_late_lines_s": insert_s, "search_ms": (time.perf_counter() - t0) / 5 * 1000}
-    conn.execute(f'ALTER INDEX "{index}" SET (fastupdate = off)')
+    conn.execute(f'ALTER INDEX "{index}" RESET (fastupdate)')
     conn.execute(f'VACUUM "{leaf}"')  # flushes the pending list the "on" round left
     return out
 
@@ -303,8 +332,11 @@ def run(args) -> None:
     alternatives = mixed_day_alternatives(conn, mixed_day, a_ckeys)
 
     spool_dir = Path(tempfile.mkdtemp(prefix="bench-retention-"))
-    probe = WriterProbe(conninfo_from_settings(), spool_dir, lambda: late["days"])
+    conninfo = conninfo_from_settings()
+    probe = WriterProbe(f"{conninfo} application_name={WRITER_APP}", spool_dir, lambda: late["days"])
     probe.start()
+    locks = LockWaits(conninfo)
+    locks.start()
     time.sleep(3)  # connection, partition cache: not part of any phase
     results = []
 
@@ -340,12 +372,13 @@ def run(args) -> None:
         times = []
         for day in seal_days:
             s0 = time.monotonic()
-            sealing.seal_day(conn, day, args.seal_work_mem)
-            times.append(time.monotonic() - s0)
+            done = sealing.seal_day(conn, day, args.seal_work_mem)
+            took = time.monotonic() - s0
+            times.append(f"{took:.0f} s (index {done['index_s']:.0f}, vacuum {done['vacuum_s']:.0f})")
         rows = conn.execute(
             "SELECT sum(rows) FROM log_day_counts WHERE day = ANY(%s)", (seal_days,)
         ).fetchone()[0]
-        return f"{len(seal_days)} days, {rows:,} rows: " + ", ".join(f"{t:.0f} s" for t in times)
+        return f"{len(seal_days)} days, {rows:,} rows: " + ", ".join(times)
 
     late["days"] = [seal_days[0], mixed_day]
     phase("sealing", seal)
@@ -361,8 +394,7 @@ def run(args) -> None:
         t0 = time.monotonic()
         for leaf in leaves:
             conn.execute(
-                f'CREATE INDEX "{sealing.trgm_index_name(leaf)}" ON "{leaf}" '
-                "USING gin (line gin_trgm_ops) WITH (fastupdate = off)"
+                f'CREATE INDEX "{sealing.trgm_index_name(leaf)}" ON "{leaf}" USING gin (line gin_trgm_ops)'
             )
         return f"{len(leaves)} leaves of one day in {time.monotonic() - t0:.1f} s"
 
@@ -379,6 +411,8 @@ def run(args) -> None:
 
     probe.stop.set()
     probe.join()
+    locks.stop.set()
+    locks.join()
 
     fast = fastupdate_comparison(conn, seal_days[-1])
     counters = probe.pipeline.counters
@@ -387,9 +421,9 @@ def run(args) -> None:
         f"writer: {counters.committed:,} lines committed, {counters.spooled:,} spooled, "
         f"{counters.quarantined} quarantined"
     )
-    print(f"{'phase':12s} {'writer batch commit latency':58s} maintenance")
+    print(f"{'phase':12s} {'writer batch commit latency':58s} {'lock-wait samples':17s} maintenance")
     for name, start, end, note in results:
-        print(f"{name:12s} {figures(probe.between(start, end)):58s} {note}")
+        print(f"{name:12s} {figures(probe.between(start, end)):58s} {locks.between(start, end):17s} {note}")
     print()
     print(
         f"mixed day, removing tenant A's half ({alternatives['kept_rows']:,} rows kept): "
