@@ -407,7 +407,16 @@ def run(args) -> None:
         policy.save()
     late["days"] = [race_day]
     time.sleep(2)
-    phase("drop-race", retention)
+
+    def drop_race() -> str:
+        note = retention()
+        # The spooled batches belong to this phase: wait until the writer has replayed them.
+        deadline = time.monotonic() + 60
+        while probe.writer.spool.has_pending() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return note
+
+    phase("drop-race", drop_race)
 
     probe.stop.set()
     probe.join()

@@ -2,7 +2,7 @@
 
 Creation is idempotent and cheap when the partition exists, so the writer can call it for
 every day it sees (cached in memory) and Celery beat can create days ahead; an insert never
-fails for a new day or a new container.
+fails for a new day or a new container. Retention drops days through ingest/store/day_drop.py.
 """
 
 from datetime import date, timedelta

@@ -135,7 +135,7 @@ def test_it_seals_without_changing_any_search_result(days, celery_worker):
 
 
 def test_it_rebuilds_an_index_an_interrupted_seal_left_invalid(days, celery_worker):
-    old, _today = days
+    old, today = days
     run_task(tasks.seal_partitions, celery_worker)
     leaf = partitions.leaf_names(connection.cursor().cursor, partitions.partition_name(old))[0]
     with connection.cursor() as cur:
@@ -153,3 +153,10 @@ def test_it_rebuilds_an_index_an_interrupted_seal_left_invalid(days, celery_work
             "SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass", (trgm_index_name(leaf),)
         )
         assert cur.fetchone()[0] is True
+
+    # An operator may seal a day now, whatever the hot window says.
+    result = run_task(tasks.seal_partition, celery_worker, today.isoformat())
+    assert result["sealed"][0]["day"] == today.isoformat()
+    with connection.cursor() as cur:
+        cur.execute("SELECT day FROM log_partitions WHERE sealed_at IS NOT NULL ORDER BY day")
+        assert [r[0] for r in cur.fetchall()] == [old, today]
