@@ -5,6 +5,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from ingest import admin_retention  # noqa: F401 - registers retention policies and pins
 from ingest.admin_scoping import TenantScopedAdmin
 from ingest.forms import TOKEN_KINDS, DriverForm
 from ingest.models import Container, Driver, Membership, MultilineRule, Tenant

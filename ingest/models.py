@@ -7,10 +7,13 @@ resolves through before touching `logs`.
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 
 class Tenant(models.Model):
@@ -182,3 +185,96 @@ class MultilineRule(models.Model):
 
         if self.match == self.Match.LABEL and "=" not in (self.pattern or ""):
             raise ValidationError({"pattern": "A label pattern is key=value-glob, e.g. app=api*"})
+
+
+def _default_pin_expiry():
+    return timezone.now() + timedelta(days=90)
+
+
+class RetentionPolicy(models.Model):
+    """How many days of a scope's lines are kept. The most specific matching scope decides
+    (container > label > service > tenant > global); see docs/retention.md."""
+
+    class Scope(models.TextChoices):
+        GLOBAL = "global"
+        TENANT = "tenant"
+        SERVICE = "service"
+        LABEL = "label"
+        CONTAINER = "container"
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    tenant = models.ForeignKey(
+        Tenant,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text="Required for the tenant scope; optional narrowing for service, label and container.",
+    )
+    service = models.CharField(max_length=128, blank=True, default="")
+    container = models.CharField(
+        max_length=255, blank=True, default="", help_text="Container id (full or 12-character) or name."
+    )
+    label_key = models.CharField(max_length=255, blank=True, default="")
+    label_value = models.CharField(max_length=1024, blank=True, default="")
+    days = models.PositiveIntegerField(help_text="Whole UTC days kept before today.")
+    note = models.CharField(max_length=255, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "retention policies"
+
+    def __str__(self) -> str:
+        from ingest.retention.rules import describe_policy
+
+        return describe_policy(self)
+
+    def clean(self):
+        from ingest.retention.rules import policy_errors
+
+        errors = policy_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
+
+class Pin(models.Model):
+    """Keeps lines past every retention policy, e.g. for an incident. An empty scope pins every
+    container (of the tenant, when one is given) in the time range."""
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE)
+    service = models.CharField(max_length=128, blank=True, default="")
+    container = models.CharField(
+        max_length=255, blank=True, default="", help_text="Container id (full or 12-character) or name."
+    )
+    start = models.DateTimeField(help_text="Lines from this time on are kept.")
+    end = models.DateTimeField(help_text="…up to (not including) this time.")
+    reason = models.CharField(max_length=500)
+    expires_at = models.DateTimeField(default=_default_pin_expiry, help_text="The pin stops applying then.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"pin {self.reason[:60]}"
+
+    def clean(self):
+        if self.start and self.end and self.end <= self.start:
+            raise ValidationError({"end": "The end must be after the start."})
+
+
+class MaintenanceRun(models.Model):
+    """One run of a maintenance task, so operators (and tests) see what it did and when."""
+
+    task = models.CharField(max_length=64)
+    task_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(null=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["task", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.task} at {self.started_at:%Y-%m-%d %H:%M:%S}"

@@ -158,6 +158,14 @@ LOGSITE_FORWARD_BACKOFF_MAX_SECONDS = env_int("LOGSITE_FORWARD_BACKOFF_MAX_SECON
 # beat starts a new one when the time comes.
 LOGSITE_FORWARD_INLINE_RETRY_SECONDS = env_int("LOGSITE_FORWARD_INLINE_RETRY_SECONDS", 5, minimum=0)
 
+# --- retention and partition lifecycle (docs/retention.md) ---------------------------------------
+# Days kept when no retention policy matches (the global policy in the admin overrides it); 0 = forever.
+LOGSITE_RETENTION_DAYS = env_int("LOGSITE_RETENTION_DAYS", 30, minimum=0)
+# Days before today that stay unsealed (no trigram index) because lines still arrive for them.
+LOGSITE_HOT_DAYS = env_int("LOGSITE_HOT_DAYS", 1, minimum=0)
+# maintenance_work_mem for building a sealed day's trigram indexes.
+LOGSITE_SEAL_WORK_MEM = env_str("LOGSITE_SEAL_WORK_MEM", "256MB")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

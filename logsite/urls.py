@@ -6,6 +6,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("accounts.urls")),
     path("", include("ingest.urls")),
+    path("storage/", include("ingest.storage_urls")),
     path("", include("search.urls")),
     path("", include("forward.urls")),
 ]

@@ -33,6 +33,7 @@ LEDGER_SQL = (
     "(%s, %s, %s, %s, to_timestamp(%s::double precision / 1e6), to_timestamp(%s::double precision / 1e6), %s)"
 )
 RECONNECT_EVERY_S = 1.0
+DDL_LOCK_TIMEOUT_MS = 100
 
 
 class CommittedBatch:
@@ -138,7 +139,7 @@ class BatchWriter:
         if conn is None:
             return None
         try:
-            return self._commit(conn, batch, spool_ref)
+            return self._commit_recreating_days(conn, batch, spool_ref)
         except psycopg.OperationalError as e:
             log.warning("database unavailable (%s); spooling", e)
             self._drop_connection()
@@ -153,6 +154,17 @@ class BatchWriter:
     def quarantine(self, batch: Batch) -> None:
         Spool(self.spool.directory / "quarantine", self.name).append(batch)
         self.pipeline.counters.quarantined += len(batch.rows)
+
+    def _commit_recreating_days(self, conn, batch: Batch, spool_ref: str | None) -> CommittedBatch:
+        try:
+            return self._commit(conn, batch, spool_ref)
+        except psycopg.errors.CheckViolation:
+            # `logs` has no CHECK but its partition bounds: a late line for a day that
+            # retention dropped after this writer cached it. Forget the cache so the day is
+            # created again (ingest/store/day_drop.py), and retry once.
+            self._days.clear()
+            self._keys.forget()
+            return self._commit(conn, batch, spool_ref)
 
     def _commit(self, conn: psycopg.Connection, batch: Batch, spool_ref: str | None) -> CommittedBatch:
         ts_min = min(r[1] for r in batch.rows)
@@ -201,6 +213,9 @@ class BatchWriter:
         while day <= last:
             if day not in self._days:
                 with conn.transaction(), conn.cursor() as cur:
+                    # Never queue behind DDL on `logs` (retention dropping this very day): the
+                    # timeout fails the batch into the spool, and the replay creates the day.
+                    cur.execute("SELECT set_config('lock_timeout', %s, true)", (f"{DDL_LOCK_TIMEOUT_MS}ms",))
                     partitions.ensure_day(cur, day)
                 self._days.add(day)
             day = date.fromordinal(day.toordinal() + 1)
@@ -222,7 +237,7 @@ class BatchWriter:
 
         def apply(batch: Batch, ref: str) -> None:
             try:
-                committed = self._commit(conn, batch, ref)
+                committed = self._commit_recreating_days(conn, batch, ref)
             except psycopg.OperationalError:
                 raise
             except psycopg.Error:

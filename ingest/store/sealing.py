@@ -1,0 +1,78 @@
+"""Sealing a day once it left the hot window: trigram index, frozen and analysed.
+
+A pg_trgm GIN index makes inserts ~14x slower, so the day being written has none; once a day
+only receives the odd late line it gets one per hash leaf, which is what makes ILIKE and
+regex search on it fast. CREATE INDEX CONCURRENTLY takes only SHARE UPDATE EXCLUSIVE on the
+leaf, so late lines for the day (and the writer's whole batch with them) never wait for the
+build. VACUUM (FREEZE, ANALYZE) sets the visibility map (index-only counts) and freezes the
+rows now, while they are in cache, instead of in a later anti-wraparound pass over old data.
+The index keeps GIN's fastupdate (the default): a late line with many distinct trigrams costs
+~10x more when inserted straight into the index, while the pending list it waits in costs a
+search of the day little (measured: docs/decisions/0002-retention.md).
+Each step is idempotent; an interrupted concurrent build leaves an invalid index that the
+next run drops and builds again.
+"""
+
+import time
+from datetime import date, timedelta
+
+from psycopg import sql
+
+from ingest.store import day_counts
+from ingest.store.partitions import leaf_names, partition_name, relation_state
+
+
+def trgm_index_name(leaf: str) -> str:
+    return f"{leaf}_line_trgm"
+
+
+def days_due(cur, today: date, hot_days: int) -> list[date]:
+    """Unsealed days wholly older than the hot window: `hot_days` days before today stay hot."""
+    cur.execute(
+        "SELECT day FROM log_partitions WHERE sealed_at IS NULL AND day < %s ORDER BY day",
+        (today - timedelta(days=hot_days),),
+    )
+    return [row[0] for row in cur.fetchall()]
+
+
+def seal_day(conn, day: date, maintenance_work_mem: str | None = None) -> dict | None:
+    """Seals `day`; `conn` must be in autocommit. Returns what was done, None if no such day."""
+    name = partition_name(day)
+    with conn.cursor() as cur:
+        if relation_state(cur, name) != "attached":
+            return None
+        if maintenance_work_mem:
+            cur.execute("SELECT set_config('maintenance_work_mem', %s, false)", (maintenance_work_mem,))
+        built, index_s, vacuum_s = 0, 0.0, 0.0
+        for leaf in leaf_names(cur, name):
+            started = time.monotonic()
+            built += _ensure_trgm_index(cur, leaf)
+            index_s += time.monotonic() - started
+            started = time.monotonic()
+            cur.execute(sql.SQL("VACUUM (FREEZE, ANALYZE) {}").format(sql.Identifier(leaf)))
+            vacuum_s += time.monotonic() - started
+        # Partitioned tables get no autovacuum ANALYZE; the day's own statistics help plans
+        # that read the whole day.
+        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+        rows = day_counts.store_counts(cur, day, name)
+        cur.execute("UPDATE log_partitions SET sealed_at = now() WHERE name = %s", (name,))
+    return {
+        "day": day.isoformat(),
+        "indexes_built": built,
+        "rows": rows,
+        "index_s": round(index_s, 1),
+        "vacuum_s": round(vacuum_s, 1),
+    }
+
+
+def _ensure_trgm_index(cur, leaf: str) -> bool:
+    index = trgm_index_name(leaf)
+    cur.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", (index,))
+    row = cur.fetchone()
+    if row is not None and row[0]:
+        return False
+    if row is not None:
+        cur.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(index)))
+    create = sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} USING gin (line gin_trgm_ops)")
+    cur.execute(create.format(sql.Identifier(index), sql.Identifier(leaf)))
+    return True
