@@ -47,20 +47,24 @@ def ensure_day(cur, day: date, hash_partitions: int | None = None) -> bool:
                 sql.Identifier(child), sql.Identifier(name), sql.Literal(modulus), sql.Literal(remainder)
             )
         )
-        # The btree serves container-scoped paging (ckey, ts, id); the BRIN on id lets the
-        # forwarder read a batch's id range without a second btree's insert cost.
-        cur.execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (ckey, ts, id)").format(
-                sql.Identifier(child + "_ckey_ts_id"), sql.Identifier(child)
-            )
-        )
-        cur.execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING brin (id)").format(
-                sql.Identifier(child + "_id_brin"), sql.Identifier(child)
-            )
-        )
+        create_leaf_indexes(cur, child)
     cur.execute("INSERT INTO log_partitions (name, day) VALUES (%s, %s) ON CONFLICT DO NOTHING", (name, day))
     return True
+
+
+def create_leaf_indexes(cur, table: str) -> None:
+    # The btree serves container-scoped paging (ckey, ts, id); the BRIN on id lets the
+    # forwarder read a batch's id range without a second btree's insert cost.
+    cur.execute(
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (ckey, ts, id)").format(
+            sql.Identifier(table + "_ckey_ts_id"), sql.Identifier(table)
+        )
+    )
+    cur.execute(
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING brin (id)").format(
+            sql.Identifier(table + "_id_brin"), sql.Identifier(table)
+        )
+    )
 
 
 def ensure_days_ahead(cur, today: date, days_ahead: int | None = None) -> list[date]:
