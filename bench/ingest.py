@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -82,7 +83,7 @@ def committed(conn) -> tuple[int, float]:
 
 
 # --- (a) ---------------------------------------------------------------------------------------
-def raw_copy(conn, args) -> dict:
+def raw_copy(conn, args, driver_id: int) -> dict:
     from django.conf import settings
 
     from bench import workload
@@ -94,7 +95,7 @@ def raw_copy(conn, args) -> dict:
     from ingest.store.copy import COPY_SQL, encode_rows
 
     # The rows (b) stores, made by the same decoder and normaliser, encoded before the clock.
-    driver = DriverConfig(id=0, name="bench", kind="http", bind="", tenant="bench", token_hash="")
+    driver = DriverConfig(id=driver_id, name="bench", kind="http", bind="", tenant="bench", token_hash="")
     limits = Limits(settings.LOGSITE_MAX_LINE_BYTES, settings.LOGSITE_MAX_TS_AGE_DAYS * 86400 * 10**9)
     keys = ContainerKeys()
     payloads = []
@@ -130,25 +131,19 @@ class Ingest:
             LOGSITE_DRIVER_POLL_SECONDS="1",
             PYTHONUNBUFFERED="1",
         )
-        command = [sys.executable, "manage.py", "ingest"]
-        if args.py_spy:
-            command = [
-                "py-spy",
-                "record",
-                "--format",
-                "raw",
-                "-r",
-                "200",
-                "--threads",
-                "-o",
-                args.py_spy,
-                "--",
-            ]
-            command += [sys.executable, "manage.py", "ingest"]
+        env.update(item.split("=", 1) for item in args.ingest_env)
         self.log_path = spool_dir / "ingest.log"
         self.redis.delete(self.key)
         with open(self.log_path, "wb") as log:
+            command = [sys.executable, "manage.py", "ingest"]
             self.proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.profiler = None
+        if args.py_spy:
+            # Attached rather than wrapping the command, so that SIGINT makes py-spy write its
+            # file while ingest is stopped the usual way.
+            spy = ["py-spy", "record", "--pid", str(self.proc.pid), "--format", "raw", "-r", "200"]
+            spy += ["--threads", "--gil", "--nonblocking", "-o", args.py_spy]
+            self.profiler = subprocess.Popen(spy, stdout=subprocess.DEVNULL)
 
     def stats(self) -> dict:
         raw = self.redis.get(self.key)
@@ -165,6 +160,9 @@ class Ingest:
         raise SystemExit(f"ingest did not start its drivers:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
+        if self.profiler is not None:
+            self.profiler.send_signal(signal.SIGINT)
+            self.profiler.wait(60)
         self.proc.terminate()
         self.proc.wait(120)
 
@@ -222,6 +220,7 @@ def zmq_end_to_end(ctx, conn, ingest: Ingest, endpoint: str, args) -> dict:
         "seconds": elapsed,
         "send_rate": result["count"] / (result["sent"] - result["started"]),
         "dropped": stats.get("dropped", 0) - dropped_before,
+        "lost": result["count"] - rows - (stats.get("dropped", 0) - dropped_before),
         "malformed": zmq_stats.get("malformed", 0),
     }
 
@@ -272,6 +271,8 @@ def print_report(args, results: dict, loads: dict) -> None:
             notes.append(f"sender {r['send_rate']:,.0f}/s")
         if "dropped" in r:
             notes.append(f"dropped {r['dropped']:,}")
+        if r.get("lost"):
+            notes.append(f"lost before ingest {r['lost']:,}")
         if r.get("malformed"):
             notes.append(f"malformed {r['malformed']:,}")
         print(
@@ -297,7 +298,17 @@ def main() -> None:
     parser.add_argument("--dsn", default=os.environ.get("BENCH_DSN", "postgresql://postgres@127.0.0.1:5432"))
     parser.add_argument("--db", default="logsite_bench")
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11"))
-    parser.add_argument("--py-spy", help="record the ingest process with py-spy (raw folded stacks) here")
+    parser.add_argument(
+        "--py-spy",
+        help="record the ingest process with py-spy here (folded stacks; only the thread holding the GIL)",
+    )
+    parser.add_argument(
+        "--ingest-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the ingest process, e.g. LOGSITE_BATCH_LINES=10000",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
 
@@ -325,12 +336,13 @@ def main() -> None:
     ctx = multiprocessing.get_context("spawn")
     results: dict = {}
     loads: dict = {}
-    spool_dir = Path(tempfile.mkdtemp(prefix="logsite-bench-"))
+    (REPO / "var").mkdir(exist_ok=True)
+    spool_dir = Path(tempfile.mkdtemp(prefix="bench-spool-", dir=REPO / "var"))
     conn = psycopg.connect(conninfo_from_settings(), autocommit=True)
     try:
         if "a" in args.paths:
             loads["a"] = os.getloadavg()[0]
-            results["a"] = raw_copy(conn, args)
+            results["a"] = raw_copy(conn, args, http.id)
             print(f"  (a) {results['a']['rate']:,.0f} lines/s", flush=True)
         if "b" in args.paths or "c" in args.paths:
             ingest = Ingest(args, spool_dir)

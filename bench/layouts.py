@@ -8,7 +8,7 @@ container-scoped newest-100 latency (last day, and unbounded), a one-day count, 
 time, and retention: dropping one day and creating one. Figures go into
 docs/decisions/0001-log-partitioning.md.
 
-    python -m bench.layouts                      # 3M rows, 5 days; A4 A8 A16 B8 B16
+    python -m bench.layouts                      # 2M rows, 4 days; A8 B8 A16 A4, twice each
     python -m bench.layouts --rows 1000000 --layouts A8,B8
 
 Uses its own database (--db, dropped at the end unless --keep) on the Postgres of --dsn.
@@ -21,6 +21,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -134,6 +135,17 @@ def batches(rows: int, days: int, batch_rows: int, seed: int = 7):
 
 
 # --- measurements --------------------------------------------------------------------------------
+def backend_cpu_s(conn) -> float:
+    """CPU seconds the connection's Postgres backend has used (local server, Linux /proc).
+
+    Wall times on a machine shared with other work mostly measure the other work; the
+    backend's own CPU time is what a layout costs, so both are reported.
+    """
+    stat = Path(f"/proc/{conn.info.backend_pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(fn, repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
@@ -148,6 +160,7 @@ def ingest(conn, layout: Layout, args) -> dict:
     copy_s = 0.0
     encode_s = 0.0
     row_id = 1
+    cpu_before = backend_cpu_s(conn)
     with conn.cursor() as cur:
         for batch in batches(args.rows, args.days, args.batch):
             t0 = time.perf_counter()
@@ -158,7 +171,11 @@ def ingest(conn, layout: Layout, args) -> dict:
             copy_s += time.perf_counter() - t1
             encode_s += t1 - t0
             row_id += len(batch)
-    return {"copy_rows_s": args.rows / copy_s, "encode_rows_s": args.rows / encode_s}
+    return {
+        "copy_rows_s": args.rows / copy_s,
+        "encode_rows_s": args.rows / encode_s,
+        "copy_cpu_us_row": (backend_cpu_s(conn) - cpu_before) / args.rows * 1e6,
+    }
 
 
 def queries(conn, layout: Layout, args) -> dict:
@@ -173,6 +190,8 @@ def queries(conn, layout: Layout, args) -> dict:
     newest_any = "SELECT id, ts, line FROM logs WHERE ckey = %s ORDER BY ts DESC, id DESC LIMIT 100"
     with conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE logs")
+        # Parallel workers would hide CPU from backend_cpu_s, and 2 cores have none to spare.
+        cur.execute("SET max_parallel_workers_per_gather = 0")
         sample = [rng.randrange(1, CONTAINERS + 1) for _ in range(args.samples)]
         out = {}
         for name, query, params in (
@@ -182,10 +201,12 @@ def queries(conn, layout: Layout, args) -> dict:
             for c in sample[:20]:  # warm the cache: we compare layouts, not disk reads
                 cur.execute(query, params(c)).fetchall()
             times = []
+            cpu_before = backend_cpu_s(conn)
             for c in sample:
                 t0 = time.perf_counter()
                 cur.execute(query, params(c)).fetchall()
                 times.append((time.perf_counter() - t0) * 1000)
+            out[name.replace("_ms", "_cpu_ms")] = (backend_cpu_s(conn) - cpu_before) / len(sample) * 1000
             out[name] = statistics.median(times)
             out[name.replace("_ms", "_p95_ms")] = statistics.quantiles(times, n=20)[-1]
         plan = cur.execute(
@@ -194,9 +215,11 @@ def queries(conn, layout: Layout, args) -> dict:
         out["plan_unbounded_ms"] = plan["Planning Time"]
         count_day = "SELECT count(*) FROM logs WHERE ts >= %s AND ts < %s"
         cur.execute(count_day, (mid_start, mid_start + timedelta(days=1))).fetchone()
+        cpu_before = backend_cpu_s(conn)
         out["count_day_ms"] = statistics.median(
             timed(lambda: cur.execute(count_day, (mid_start, mid_start + timedelta(days=1))).fetchone(), 3)
         )
+        out["count_day_cpu_ms"] = (backend_cpu_s(conn) - cpu_before) / 3 * 1000
         count_container_day = count_day + " AND ckey = %s"
         out["count_container_day_ms"] = statistics.median(
             timed(
@@ -246,10 +269,30 @@ def run_layout(conninfo: str, layout: Layout, args) -> dict:
     return result
 
 
+def best_of(runs: list[dict]) -> dict:
+    """Highest rates, lowest times: contention from other work only ever slows a run down."""
+    best = dict(runs[-1])
+    for key in best:
+        values = [r[key] for r in runs]
+        if key.endswith("_rows_s"):
+            best[key] = max(values)
+        elif key.endswith("_ms"):
+            best[key] = min(values)
+    best["load_before"] = statistics.mean(r["load_before"] for r in runs)
+    best["runs"] = len(runs)
+    return best
+
+
 def print_table(results: list[dict]) -> None:
     columns = [
         ("layout", lambda r: r["layout"].label),
         ("COPY rows/s", lambda r: f"{r['copy_rows_s']:,.0f}"),
+        ("COPY cpu µs/row", lambda r: f"{r['copy_cpu_us_row']:.2f}"),
+        (
+            "newest100 cpu ms 1d/all",
+            lambda r: f"{r['newest100_last_day_cpu_ms']:.2f}/{r['newest100_unbounded_cpu_ms']:.2f}",
+        ),
+        ("count 1d cpu ms", lambda r: f"{r['count_day_cpu_ms']:.0f}"),
         (
             "newest100 1d ms (p50/p95)",
             lambda r: f"{r['newest100_last_day_ms']:.2f}/{r['newest100_last_day_p95_ms']:.2f}",
@@ -266,6 +309,7 @@ def print_table(results: list[dict]) -> None:
         ("tables/day", lambda r: str(r["tables_per_day"])),
         ("MB", lambda r: f"{r['size_mb']:.0f}"),
         ("load", lambda r: f"{r['load_before']:.2f}"),
+        ("runs", lambda r: str(r["runs"])),
     ]
     cells = [[name for name, _ in columns]] + [[fn(r) for _, fn in columns] for r in results]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
@@ -286,13 +330,14 @@ def main() -> None:
         "--dsn", default=os.environ.get("BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
     )
     parser.add_argument("--db", default="logsite_layout")
-    parser.add_argument("--rows", type=int, default=3_000_000)
-    parser.add_argument("--days", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--days", type=int, default=4)
     parser.add_argument(
         "--batch", type=int, default=5000, help="rows per COPY transaction (the writer's batch)"
     )
     parser.add_argument("--samples", type=int, default=200, help="containers sampled per read query")
-    parser.add_argument("--layouts", default="A4,A8,A16,B8,B16")
+    parser.add_argument("--layouts", default="A8,B8,A16,A4")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per layout (best figures kept)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     layouts = parse_layouts(args.layouts)
@@ -308,15 +353,19 @@ def main() -> None:
         f"load {os.getloadavg()[0]:.2f}"
     )
     t0 = time.perf_counter()
-    results = []
+    runs: dict[str, list[dict]] = {layout.label: [] for layout in layouts}
     try:
-        for layout in layouts:
-            results.append(run_layout(conninfo, layout, args))
-            print(f"  {layout.label} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+        for round_no in range(args.repeat):
+            # Alternate the order so that a burst of load from elsewhere does not always hit
+            # the same layout; the table keeps each layout's best figures.
+            for layout in layouts if round_no % 2 == 0 else layouts[::-1]:
+                runs[layout.label].append(run_layout(conninfo, layout, args))
+                print(f"  {layout.label} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     finally:
         if not args.keep:
             with psycopg.connect(args.dsn, autocommit=True) as admin:
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(args.db)))
+    results = [best_of(runs[layout.label]) for layout in layouts]
     print()
     print_table(results)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; load at end {os.getloadavg()[0]:.2f}")

@@ -58,8 +58,10 @@ def zmq_sender(endpoint: str, lines: int, go, out) -> None:
     messages = workload.zmq_messages(lines)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUB)
-    # The zmq-logger driver keeps libzmq's default send HWM; the receiver's deep queue is what
-    # absorbs bursts, so the sender is left as the driver has it.
+    # The zmq-logger driver keeps libzmq's default send HWM (1000) and so drops, uncounted, in
+    # the sender whenever the receiving host is starved of CPU. Here every message must reach
+    # the receiver, so that what is measured is how fast it takes them and what it drops.
+    sock.setsockopt(zmq.SNDHWM, 0)
     sock.connect(endpoint)
     time.sleep(1.0)  # PUB/SUB slow joiner: let the subscription reach the publisher first
     out.put("ready")
