@@ -5,7 +5,6 @@ rows. The answer is 200 only after every record is committed or fsynced to the s
 Schema of a record: README.md, section "HTTP push".
 """
 
-import json
 import logging
 import time
 import zlib
@@ -15,6 +14,7 @@ from aiohttp import web
 from ingest.levels import severity_from_name
 from ingest.models import hash_token
 from ingest.pipeline import NotDurable, Overloaded
+from ingest.receivers import jsonload
 from ingest.receivers.base import Receiver
 from ingest.record import STDERR, STDOUT, Record
 from ingest.timeparse import rfc3339_to_ns, seconds_to_ns
@@ -41,7 +41,7 @@ def decode_body(body: bytes) -> list[tuple[int, object]]:
     stripped = body.lstrip()
     if stripped[:1] == b"[":
         try:
-            items = json.loads(body)
+            items = jsonload.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
             raise BadRecord(getattr(e, "lineno", 1), f"invalid JSON: {e}") from e
         if not isinstance(items, list):
@@ -52,7 +52,7 @@ def decode_body(body: bytes) -> list[tuple[int, object]]:
         if not raw.strip():
             continue
         try:
-            out.append((number, json.loads(raw)))
+            out.append((number, jsonload.loads(raw)))
         except (ValueError, UnicodeDecodeError) as e:
             raise BadRecord(number, f"invalid JSON: {e}") from e
     return out
