@@ -1,12 +1,23 @@
 """Timestamps from the wire, to Unix nanoseconds, keeping all the precision the source has."""
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?\s*(?:([Zz])|([+-])(\d\d):?(\d\d))?$"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # noqa: UP017
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+_FIRST_S = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(seconds=1)  # noqa: UP017
+_END_S = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc) - _EPOCH) // timedelta(seconds=1)  # noqa: UP017
+
+
+@lru_cache(maxsize=4096)
+def _day_start_s(year: str, month: str, day: str) -> int:
+    # date() validates exactly as datetime() did (month range, days in month, leap years).
+    # Cached: a batch of lines shares a handful of days, and this is per line on HTTP push.
+    return (date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL) * 86400
 
 
 def rfc3339_to_ns(text: str) -> int:
@@ -15,11 +26,20 @@ def rfc3339_to_ns(text: str) -> int:
     if not m:
         raise ValueError(f"not an RFC 3339 timestamp: {text[:40]!r}")
     year, month, day, hour, minute, second, frac, _z, sign, oh, om = m.groups()
-    base = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)  # noqa: UP017
+    seconds = _day_start_s(year, month, day)
+    h, mi, s = int(hour), int(minute), int(second)
+    if h > 23:
+        raise ValueError("hour must be in 0..23")
+    if mi > 59:
+        raise ValueError("minute must be in 0..59")
+    if s > 59:
+        raise ValueError("second must be in 0..59")
+    seconds += h * 3600 + mi * 60 + s
     if sign:
-        offset = timedelta(hours=int(oh), minutes=int(om))
-        base = base - offset if sign == "+" else base + offset
-    seconds = (base - _EPOCH) // timedelta(seconds=1)
+        offset = int(oh) * 3600 + int(om) * 60
+        seconds = seconds - offset if sign == "+" else seconds + offset
+        if not _FIRST_S <= seconds <= _END_S:
+            raise ValueError(f"timestamp out of range: {text[:40]!r}")
     nanos = int((frac or "0").ljust(9, "0"))
     return seconds * 1_000_000_000 + nanos
 
