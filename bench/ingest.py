@@ -82,6 +82,47 @@ def committed(conn) -> tuple[int, float]:
     return int(rows), float(last or 0)
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds used by a local process so far (Linux /proc); 0 when it is gone.
+
+    Wall-clock rates on a machine shared with other work swing by 2x from run to run; the
+    CPU each part spends per line does not, so it is printed beside every rate.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used by the ingest process and by the bench database's other backends."""
+
+    def __init__(self, conn, ingest_pid: int | None = None):
+        self.conn = conn
+        self.ingest_pid = ingest_pid
+        self.start = self._snapshot()
+
+    def _backends(self) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def _snapshot(self) -> dict:
+        db = {pid: cpu_s(pid) for pid in self._backends()}
+        return {"ingest": cpu_s(self.ingest_pid) if self.ingest_pid else 0.0, "db": db}
+
+    def used(self, lines: int) -> dict:
+        end = self._snapshot()
+        db = sum(cpu - self.start["db"].get(pid, 0.0) for pid, cpu in end["db"].items())
+        return {
+            "ingest_cpu_us": (end["ingest"] - self.start["ingest"]) / lines * 1e6,
+            "db_cpu_us": db / lines * 1e6,
+        }
+
+
 # --- (a) ---------------------------------------------------------------------------------------
 def raw_copy(conn, args, driver_id: int) -> dict:
     from django.conf import settings
@@ -109,12 +150,14 @@ def raw_copy(conn, args, driver_id: int) -> dict:
         with conn.transaction():  # the lines are stamped "now": yesterday .. tomorrow covers them
             partitions.ensure_days_ahead(cur, date.today() - timedelta(days=1), days_ahead=2)
         started = time.perf_counter()
+        cpu_before = cpu_s(conn.info.backend_pid)
         for data in payloads:
             with conn.transaction(), cur.copy(COPY_SQL) as copy:
                 copy.write(data)
         elapsed = time.perf_counter() - started
+        db_cpu = cpu_s(conn.info.backend_pid) - cpu_before
     count = conn.execute("SELECT count(*) FROM logs").fetchone()[0]
-    return {"rate": count / elapsed, "rows": count, "seconds": elapsed}
+    return {"rate": count / elapsed, "rows": count, "seconds": elapsed, "db_cpu_us": db_cpu / count * 1e6}
 
 
 # --- ingest process ----------------------------------------------------------------------------
@@ -175,12 +218,13 @@ def in_process(ctx, target, *args):
 
 
 # --- (b) ---------------------------------------------------------------------------------------
-def http_push(ctx, conn, port: int, token: str, args) -> dict:
+def http_push(ctx, conn, ingest: "Ingest", port: int, token: str, args) -> dict:
     from bench.senders import http_sender
 
     go = ctx.Event()
     proc, out = in_process(ctx, http_sender, "127.0.0.1", port, token, args.lines, args.batch, args.conns, go)
     assert out.get(timeout=600) == "ready"
+    meter = CpuMeter(conn, ingest.proc.pid)
     go.set()
     result = out.get(timeout=1800)
     proc.join()
@@ -188,7 +232,13 @@ def http_push(ctx, conn, port: int, token: str, args) -> dict:
         print(f"  http errors: {result['errors']}")
     rows, _ = committed(conn)
     elapsed = result["finished"] - result["started"]
-    return {"rate": rows / elapsed, "rows": rows, "accepted": result["accepted"], "seconds": elapsed}
+    return {
+        "rate": rows / elapsed,
+        "rows": rows,
+        "accepted": result["accepted"],
+        "seconds": elapsed,
+        **meter.used(max(rows, 1)),
+    }
 
 
 # --- (c) ---------------------------------------------------------------------------------------
@@ -199,6 +249,7 @@ def zmq_end_to_end(ctx, conn, ingest: Ingest, endpoint: str, args) -> dict:
     go = ctx.Event()
     proc, out = in_process(ctx, zmq_sender, endpoint, args.lines, go)
     assert out.get(timeout=600) == "ready"
+    meter = CpuMeter(conn, ingest.proc.pid)
     go.set()
     result = out.get(timeout=1800)
     proc.join()
@@ -210,6 +261,7 @@ def zmq_end_to_end(ctx, conn, ingest: Ingest, endpoint: str, args) -> dict:
         now_rows, last = committed(conn)
         if now_rows != rows:
             rows, quiet_since = now_rows, time.monotonic()
+    cpu = meter.used(max(rows, 1))
     time.sleep(2.5)  # ingest publishes its stats every 2 s
     stats = ingest.stats()
     zmq_stats = next((d for d in stats.get("drivers", {}).values() if d["kind"] == "zmq"), {})
@@ -222,6 +274,7 @@ def zmq_end_to_end(ctx, conn, ingest: Ingest, endpoint: str, args) -> dict:
         "dropped": stats.get("dropped", 0) - dropped_before,
         "lost": result["count"] - rows - (stats.get("dropped", 0) - dropped_before),
         "malformed": zmq_stats.get("malformed", 0),
+        **cpu,
     }
 
 
@@ -246,13 +299,21 @@ def raw_zmq(ctx, args) -> dict:
         "seconds": elapsed,
         "send_rate": sent["count"] / (sent["sent"] - sent["started"]),
         "dropped": args.lines - result["received"],
+        "ingest_cpu_us": result["cpu"] / max(result["received"], 1) * 1e6,
     }
 
 
 # --- report --------------------------------------------------------------------------------------
+def cpu_cell(result: dict, key: str) -> str:
+    return f"{result[key]:.1f}" if key in result else "-"
+
+
 def print_report(args, results: dict, loads: dict) -> None:
     print()
-    print(f"{'path':<42} {'lines/s':>10} {'rows':>10} {'seconds':>8} {'load':>5}  notes")
+    print(
+        f"{'path':<42} {'lines/s':>10} {'rows':>10} {'seconds':>8} {'load':>5} "
+        f"{'rcv cpu':>8} {'db cpu':>7}  notes"
+    )
     print("-" * 100)
     names = {
         "a": "(a) raw binary COPY (pre-encoded)",
@@ -276,9 +337,11 @@ def print_report(args, results: dict, loads: dict) -> None:
         if r.get("malformed"):
             notes.append(f"malformed {r['malformed']:,}")
         print(
-            f"{name:<42} {r['rate']:>10,.0f} {r['rows']:>10,} {r['seconds']:>8.2f} {loads[key]:>5.2f}  "
-            + ", ".join(notes)
+            f"{name:<42} {r['rate']:>10,.0f} {r['rows']:>10,} {r['seconds']:>8.2f} {loads[key]:>5.2f} "
+            f"{cpu_cell(r, 'ingest_cpu_us'):>8} {cpu_cell(r, 'db_cpu_us'):>7}  " + ", ".join(notes)
         )
+    print("rcv cpu: CPU µs per line of the receiving process (ingest for b and c, the bare receiver for d)")
+    print("db cpu: CPU µs per row of the Postgres backends writing it")
     print()
     for top, bottom, goal in (("b", "a", 0.5), ("c", "d", 0.8)):
         if top in results and bottom in results:
@@ -351,7 +414,7 @@ def main() -> None:
                 if "b" in args.paths:
                     empty_logs(conn)
                     loads["b"] = os.getloadavg()[0]
-                    results["b"] = http_push(ctx, conn, http_port, token, args)
+                    results["b"] = http_push(ctx, conn, ingest, http_port, token, args)
                     print(f"  (b) {results['b']['rate']:,.0f} lines/s", flush=True)
                 if "c" in args.paths:
                     empty_logs(conn)

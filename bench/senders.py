@@ -88,6 +88,7 @@ def raw_zmq_receiver(endpoint: str, lines: int, out) -> None:
     poller.register(sock, zmq.POLLIN)
     received = 0
     first = last = 0.0
+    cpu_start = time.process_time()
     recv = sock.recv_multipart
     idle_since = None
     while received < lines:
@@ -107,4 +108,4 @@ def raw_zmq_receiver(endpoint: str, lines: int, out) -> None:
         first = first or last
     sock.close(linger=0)
     ctx.term()
-    out.put({"received": received, "first": first, "last": last})
+    out.put({"received": received, "first": first, "last": last, "cpu": time.process_time() - cpu_start})

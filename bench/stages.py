@@ -2,9 +2,10 @@
 
     python -m bench.stages [--lines 200000]
 
-Prints CPU µs/line (process time, so that other work on the machine skews it less) for: NDJSON decode + Record building (HTTP push), zmq frame parsing + Record
-building, normalize_batch, encode_rows (binary COPY payload) and fanout.build_messages. These
-add up to most of the ingest process's CPU per line (bench/ingest.py measures the whole).
+Prints CPU µs/line (process time, so that other work on the machine skews it less) for:
+NDJSON decode + Record building (HTTP push), zmq frame parsing + Record building,
+normalize_batch, encode_rows (binary COPY payload) and fanout.build_messages. These add up
+to most of the ingest process's CPU per line (bench/ingest.py measures the whole).
 """
 
 import argparse
