@@ -8,7 +8,7 @@ container-scoped newest-100 latency (last day, and unbounded), a one-day count, 
 time, and retention: dropping one day and creating one. Figures go into
 docs/decisions/0001-log-partitioning.md.
 
-    python -m bench.layouts                      # 2M rows, 4 days; A8 B8 A16 A4, twice each
+    python -m bench.layouts                      # 2M rows, 4 days; A8 B8 A16 A4
     python -m bench.layouts --rows 1000000 --layouts A8,B8
 
 Uses its own database (--db, dropped at the end unless --keep) on the Postgres of --dsn.
@@ -337,7 +337,7 @@ def main() -> None:
     )
     parser.add_argument("--samples", type=int, default=200, help="containers sampled per read query")
     parser.add_argument("--layouts", default="A8,B8,A16,A4")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per layout (best figures kept)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per layout (best figures kept)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     layouts = parse_layouts(args.layouts)
