@@ -11,6 +11,7 @@ tenant and one per container key; group names are owned here.
 
 import hashlib
 import logging
+import time
 
 from ingest.store.schema import STREAM_NAMES
 
@@ -28,50 +29,94 @@ def container_group(ckey: int) -> str:
     return f"tail.c.{ckey}"
 
 
-def build_messages(committed) -> dict[str, dict]:
-    """group name -> message, for one committed batch."""
+def build_messages(committed, listened: set[str] | None = None) -> dict[str, dict]:
+    """group name -> message, for one committed batch; only `listened` groups when given."""
     batch = committed.batch
-    # Keyed by container key, not by the batch's metadata entry: records of one container that
-    # disagree on its name or image make two entries with the same key, and one must not
-    # overwrite the other's lines.
-    by_container: dict[int, list] = {}
-    meta_of: dict[int, int] = {}
+    ckeys = committed.ckeys
+    # Groups go by container key, not by meta: two metas of one batch can name the same
+    # container (e.g. a rename mid-batch) and their lines belong in one message.
+    containers: dict[int, dict] = {}
+    for idx, meta in enumerate(batch.metas):
+        ckey = ckeys[idx]
+        if listened is None or container_group(ckey) in listened or tenant_group(meta.tenant) in listened:
+            containers[ckey] = {
+                "ckey": ckey,
+                "tenant": meta.tenant,
+                "container_id": meta.container_id,
+                "name": meta.name,
+                "image": meta.image,
+                "service": meta.service,
+                "host": meta.host,
+            }
+    if not containers:
+        return {}
+    lines_by_ckey: dict[int, list] = {ckey: [] for ckey in containers}
     row_id = committed.first_id
     for idx, ts_ns, _received, stream, level, flags, line, attrs, _raw in batch.rows:
-        ckey = committed.ckeys[idx]
-        meta_of.setdefault(ckey, idx)
-        by_container.setdefault(ckey, []).append(
-            [row_id, ts_ns, STREAM_NAMES.get(stream, "unknown"), level, flags, line.decode(), attrs]
-        )
+        lines = lines_by_ckey.get(ckeys[idx])
+        if lines is not None:
+            lines.append(
+                [row_id, ts_ns, STREAM_NAMES.get(stream, "unknown"), level, flags, line.decode(), attrs]
+            )
         row_id += 1
     messages: dict[str, dict] = {}
     by_tenant: dict[str, dict] = {}
-    for ckey, lines in by_container.items():
-        meta = batch.metas[meta_of[ckey]]
-        container = {
-            "ckey": ckey,
-            "tenant": meta.tenant,
-            "container_id": meta.container_id,
-            "name": meta.name,
-            "image": meta.image,
-            "service": meta.service,
-            "host": meta.host,
-        }
-        messages[container_group(ckey)] = {
-            "type": EVENT_TYPE,
-            "containers": [container],
-            "lines": {str(ckey): lines},
-        }
-        tmsg = by_tenant.setdefault(meta.tenant, {"type": EVENT_TYPE, "containers": [], "lines": {}})
+    for ckey, container in containers.items():
+        lines = lines_by_ckey[ckey]
+        group = container_group(ckey)
+        if listened is None or group in listened:
+            messages[group] = {"type": EVENT_TYPE, "containers": [container], "lines": {str(ckey): lines}}
+        tmsg = by_tenant.setdefault(container["tenant"], {"type": EVENT_TYPE, "containers": [], "lines": {}})
         tmsg["containers"].append(container)
         tmsg["lines"][str(ckey)] = lines
     for tenant, msg in by_tenant.items():
-        messages[tenant_group(tenant)] = msg
+        group = tenant_group(tenant)
+        if listened is None or group in listened:
+            messages[group] = msg
     return messages
 
 
+def candidate_groups(committed) -> set[str]:
+    groups = {container_group(ckey) for ckey in committed.ckeys}
+    groups.update(tenant_group(meta.tenant) for meta in committed.batch.metas)
+    return groups
+
+
+async def listened_groups(channel_layer, groups: set[str]) -> set[str] | None:
+    """The groups that have a member now, in one Redis round trip per layer connection.
+
+    Most batches have no live-tail viewer at all; without this check every batch cost two
+    Redis round trips per group (channels_redis reads the members inside group_send) and a
+    message built for nobody. None means "cannot tell" (another layer type): send to all.
+    """
+    group_key = getattr(channel_layer, "_group_key", None)
+    if group_key is None or not hasattr(channel_layer, "consistent_hash"):
+        return None
+    # channels_redis keeps a group as a sorted set of channels scored by join time and treats
+    # members older than group_expiry as gone; count the same way.
+    alive_after = time.time() - channel_layer.group_expiry
+    by_connection: dict[int, list[str]] = {}
+    for group in groups:
+        by_connection.setdefault(channel_layer.consistent_hash(group), []).append(group)
+    listened = set()
+    for index, names in by_connection.items():
+        pipe = channel_layer.connection(index).pipeline(transaction=False)
+        for group in names:
+            pipe.zcount(group_key(group), alive_after, "+inf")
+        counts = await pipe.execute()
+        listened.update(group for group, count in zip(names, counts, strict=True) if count)
+    return listened
+
+
 async def publish(channel_layer, committed) -> None:
-    for group, message in build_messages(committed).items():
+    try:
+        listened = await listened_groups(channel_layer, candidate_groups(committed))
+    except Exception:
+        log.warning("cannot read live-tail group members; sending to every group", exc_info=True)
+        listened = None
+    if listened is not None and not listened:
+        return
+    for group, message in build_messages(committed, listened).items():
         try:
             await channel_layer.group_send(group, message)
         except Exception:

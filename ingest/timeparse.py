@@ -1,12 +1,23 @@
 """Timestamps from the wire, to Unix nanoseconds, keeping all the precision the source has."""
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?\s*(?:([Zz])|([+-])(\d\d):?(\d\d))?$"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # noqa: UP017
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+_FIRST_S = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(seconds=1)  # noqa: UP017
+_END_S = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc) - _EPOCH) // timedelta(seconds=1)  # noqa: UP017
+
+
+@lru_cache(maxsize=4096)
+def _day_start_s(year: str, month: str, day: str) -> int:
+    # date() validates exactly as datetime() did (month range, days in month, leap years).
+    # Cached: a batch of lines shares a handful of days, and this is per line on HTTP push.
+    return (date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL) * 86400
 
 
 def rfc3339_to_ns(text: str) -> int:
@@ -15,13 +26,20 @@ def rfc3339_to_ns(text: str) -> int:
     if not m:
         raise ValueError(f"not an RFC 3339 timestamp: {text[:40]!r}")
     year, month, day, hour, minute, second, frac, _z, sign, oh, om = m.groups()
-    base = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)  # noqa: UP017
-    seconds = (base - _EPOCH) // timedelta(seconds=1)
+    seconds = _day_start_s(year, month, day)
+    h, mi, s = int(hour), int(minute), int(second)
+    if h > 23:
+        raise ValueError("hour must be in 0..23")
+    if mi > 59:
+        raise ValueError("minute must be in 0..59")
+    if s > 59:
+        raise ValueError("second must be in 0..59")
+    seconds += h * 3600 + mi * 60 + s
     if sign:
-        # Applied to the second count, not the datetime: 9999-12-31T23:59-01:00 is a valid
-        # text whose UTC instant lies past datetime's range (OverflowError, not ValueError).
         offset = int(oh) * 3600 + int(om) * 60
-        seconds += -offset if sign == "+" else offset
+        seconds = seconds - offset if sign == "+" else seconds + offset
+        if not _FIRST_S <= seconds <= _END_S:
+            raise ValueError(f"timestamp out of range: {text[:40]!r}")
     nanos = int((frac or "0").ljust(9, "0"))
     return seconds * 1_000_000_000 + nanos
 
@@ -30,10 +48,7 @@ def seconds_to_ns(value: float | int | str) -> int:
     """Unix seconds as a number or decimal string ("1767225600.123456") without float rounding."""
     text = str(value).strip()
     if "e" in text.lower():
-        try:
-            return int(float(text) * 1e9)
-        except OverflowError as e:  # 1e300 seconds is a number, but not a time
-            raise ValueError(f"Unix seconds out of range: {text[:40]}") from e
+        return int(float(text) * 1e9)
     whole, _, frac = text.partition(".")
     negative = whole.startswith("-")
     ns = int(whole or "0") * 1_000_000_000 + int((frac[:9] or "0").ljust(9, "0")) * (-1 if negative else 1)

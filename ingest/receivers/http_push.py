@@ -16,6 +16,7 @@ from aiohttp import web
 from ingest.levels import severity_from_name
 from ingest.models import hash_token
 from ingest.pipeline import NotDurable, Overloaded
+from ingest.receivers import jsonload
 from ingest.receivers.base import Receiver
 from ingest.record import STDERR, STDOUT, Record
 from ingest.timeparse import rfc3339_to_ns, seconds_to_ns
@@ -57,9 +58,13 @@ def _loads(data: bytes):
     # The stdlib accepts NaN/Infinity (and turns 1e999 into infinity): none of them is JSON,
     # and jsonb refuses them. Deep nesting exhausts the recursion limit: a client error too.
     try:
-        return json.loads(data, parse_constant=_not_json, parse_float=_finite_float)
+        return jsonload.loads(data, fallback=_strict_json)
     except RecursionError as e:
         raise ValueError("JSON nested too deeply") from e
+
+
+def _strict_json(data: bytes):
+    return json.loads(data, parse_constant=_not_json, parse_float=_finite_float)
 
 
 def decode_body(body: bytes) -> list[tuple[int, object]]:

@@ -10,6 +10,7 @@ offers the records; anything the pipeline cannot take is counted as dropped.
 import asyncio
 import logging
 import time
+from functools import lru_cache
 
 import zmq
 
@@ -29,6 +30,28 @@ class PayloadError(ValueError):
     pass
 
 
+def _decode_ids(tenant_raw: bytes, service_raw: bytes) -> tuple[str, str]:
+    try:
+        tenant = tenant_raw.decode("utf-8").strip() or "default"
+        service = service_raw.decode("utf-8").strip() or "default"
+    except UnicodeDecodeError as e:
+        raise PayloadError(f"tenant or service id is not UTF-8: {e}") from e
+    if len(tenant) > 128 or len(service) > 128:
+        raise PayloadError("tenant or service id longer than 128 characters")
+    return tenant, service
+
+
+# A host sends the same few (tenant, service) pairs on every line; only short pairs are
+# cached so that padded frames cannot pin much memory.
+_decode_ids_cached = lru_cache(maxsize=4096)(_decode_ids)
+
+
+def _ids(tenant_raw: bytes, service_raw: bytes) -> tuple[str, str]:
+    if len(tenant_raw) + len(service_raw) > 1024:
+        return _decode_ids(tenant_raw, service_raw)
+    return _decode_ids_cached(tenant_raw, service_raw)
+
+
 def parse_frames(frames: list[bytes]) -> tuple[str | None, str, str, bytes]:
     """-> (tenant or None, service, container_id, line bytes). Raises PayloadError."""
     if len(frames) == 3:
@@ -38,13 +61,7 @@ def parse_frames(frames: list[bytes]) -> tuple[str | None, str, str, bytes]:
             raise PayloadError("3-frame message without '<container_id>: ' in frame 3")
         if not cid or len(cid) > 64 or not _CID_CHARS.issuperset(cid):
             raise PayloadError("container id is not 1-64 hex characters")
-        try:
-            tenant = tenant_raw.decode("utf-8").strip() or "default"
-            service = service_raw.decode("utf-8").strip() or "default"
-        except UnicodeDecodeError as e:
-            raise PayloadError(f"tenant or service id is not UTF-8: {e}") from e
-        if len(tenant) > 128 or len(service) > 128:
-            raise PayloadError("tenant or service id longer than 128 characters")
+        tenant, service = _ids(tenant_raw, service_raw)
         return tenant, service, cid.decode("ascii"), line
     if len(frames) == 1:
         payload = frames[0]

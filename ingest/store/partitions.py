@@ -63,16 +63,20 @@ def _ensure_leaf(cur, name: str, modulus: int, remainder: int) -> None:
             "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES WITH (MODULUS {}, REMAINDER {})"
         ).format(sql.Identifier(child), sql.Identifier(name), sql.Literal(modulus), sql.Literal(remainder))
     )
+    create_leaf_indexes(cur, child)
+
+
+def create_leaf_indexes(cur, table: str) -> None:
     # The btree serves container-scoped paging (ckey, ts, id); the BRIN on id lets the
     # forwarder read a batch's id range without a second btree's insert cost.
     cur.execute(
         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (ckey, ts, id)").format(
-            sql.Identifier(child + "_ckey_ts_id"), sql.Identifier(child)
+            sql.Identifier(table + "_ckey_ts_id"), sql.Identifier(table)
         )
     )
     cur.execute(
         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING brin (id)").format(
-            sql.Identifier(child + "_id_brin"), sql.Identifier(child)
+            sql.Identifier(table + "_id_brin"), sql.Identifier(table)
         )
     )
 

@@ -18,10 +18,8 @@ FLAG_NUL_ESCAPED = 4
 # Columns in COPY order.
 LOG_COLUMNS = ("ckey", "id", "ts", "ts_ns", "received_at", "stream", "level", "flags", "line", "attrs", "raw")
 
-CREATE_LOGS = f"""
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE SEQUENCE IF NOT EXISTS logs_id_seq INCREMENT BY {ID_BLOCK} MINVALUE 1 START WITH 1;
-CREATE TABLE IF NOT EXISTS logs (
+# Column definitions, shared with bench/layouts.py so the layouts it compares hold the same rows.
+LOGS_COLUMNS_DDL = """
     ckey        bigint      NOT NULL,
     id          bigint      NOT NULL,
     ts          timestamptz NOT NULL,
@@ -33,7 +31,12 @@ CREATE TABLE IF NOT EXISTS logs (
     line        text        NOT NULL,
     attrs       jsonb,
     raw         bytea
-) PARTITION BY RANGE (ts);
+"""
+
+CREATE_LOGS = f"""
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE SEQUENCE IF NOT EXISTS logs_id_seq INCREMENT BY {ID_BLOCK} MINVALUE 1 START WITH 1;
+CREATE TABLE IF NOT EXISTS logs ({LOGS_COLUMNS_DDL}) PARTITION BY RANGE (ts);
 CREATE TABLE IF NOT EXISTS log_partitions (
     name        text PRIMARY KEY,
     day         date NOT NULL UNIQUE,

@@ -1,0 +1,94 @@
+"""Python cost per line of each write-path stage, in one process, without I/O.
+
+    python -m bench.stages [--lines 200000]
+
+Prints CPU µs/line (process time, so that other work on the machine skews it less) for:
+NDJSON decode + Record building (HTTP push), zmq frame parsing + Record building,
+normalize_batch, encode_rows (binary COPY payload) and fanout.build_messages. These add up
+to most of the ingest process's CPU per line (bench/ingest.py measures the whole).
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "logsite.settings")
+
+
+def per_line(fn, lines: int, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best / lines * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    args = parser.parse_args()
+    import django
+
+    django.setup()
+    from bench import workload
+    from ingest import fanout
+    from ingest.normalize import Limits, normalize_batch
+    from ingest.receivers.base import DriverConfig
+    from ingest.receivers.http_push import decode_body, record_from_object
+    from ingest.receivers.zmq import parse_frames
+    from ingest.record import Record
+    from ingest.store.copy import encode_rows
+    from ingest.store.writer import CommittedBatch
+
+    driver = DriverConfig(id=1, name="bench", kind="http", bind="", tenant="bench", token_hash="")
+    limits = Limits(256 * 1024, 30 * 86400 * 10**9)
+    bodies = workload.ndjson_bodies(args.lines, args.batch)
+    messages = workload.zmq_messages(args.lines)
+    now = time.time_ns()
+
+    def http_records():
+        return [[record_from_object(n, obj, driver, now) for n, obj in decode_body(body)] for body in bodies]
+
+    def zmq_records():
+        out = []
+        for frames in messages:
+            tenant, service, cid, line = parse_frames(frames)
+            out.append(Record(line=line, received_ns=now, tenant=tenant, service=service, container_id=cid))
+        return out
+
+    record_batches = http_records()
+    batches = [normalize_batch(records, limits) for records in record_batches]
+    ckeys = list(range(1, 1000))
+
+    def normalize():
+        for records in record_batches:
+            normalize_batch(records, limits)
+
+    def encode():
+        for batch in batches:
+            encode_rows(batch.rows, ckeys, 1)
+
+    def build():
+        for batch in batches:
+            fanout.build_messages(CommittedBatch(batch, ckeys, 1))
+
+    stages = [
+        ("http: NDJSON decode + Record", http_records),
+        ("zmq: parse frames + Record", zmq_records),
+        ("normalize_batch", normalize),
+        ("encode_rows", encode),
+        ("fanout.build_messages", build),
+    ]
+    print(
+        f"{args.lines:,} lines, batches of {args.batch}, load {os.getloadavg()[0]:.2f}; CPU time, best of 3"
+    )
+    for name, fn in stages:
+        print(f"{name:<32} {per_line(fn, args.lines):6.2f} µs/line")
+
+
+if __name__ == "__main__":
+    main()
