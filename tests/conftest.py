@@ -9,7 +9,7 @@ from tests.support.processes import IngestProcess
 def clean_logs(transactional_db):
     """`logs` and its ledger are not Django-managed, so the test flush leaves them: empty them."""
     with connection.cursor() as cur:
-        cur.execute("TRUNCATE logs, log_batches, containers CASCADE")
+        cur.execute("TRUNCATE logs, log_batches, containers, log_dedup_keys CASCADE")
 
 
 @pytest.fixture

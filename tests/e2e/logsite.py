@@ -104,7 +104,7 @@ class Store:
 
     def truncate(self) -> None:
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            conn.execute("TRUNCATE logs, log_batches, containers CASCADE")
+            conn.execute("TRUNCATE logs, log_batches, containers, log_dedup_keys CASCADE")
 
 
 class Ingest:
