@@ -26,10 +26,15 @@ _PLACEHOLDER = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
 DEFAULT_TEMPLATE = "{{.ID}}"
 
 
+# Tags repeat on every line of a container: remember this many answers per template.
+_CACHED_TAGS = 8192
+
+
 class TagTemplate:
     def __init__(self, template: str = DEFAULT_TEMPLATE):
         self.template = template
         self._regex = self._compile(template) if template else None
+        self._parsed: dict[str, dict[str, str] | None] = {}
 
     @staticmethod
     def _compile(template: str) -> re.Pattern:
@@ -52,7 +57,18 @@ class TagTemplate:
         return re.compile("".join(pattern))
 
     def parse(self, tag: str) -> dict[str, str] | None:
-        """Record fields the tag encodes, or None when the tag is not one of this template's."""
+        """Record fields the tag encodes (a shared dict: read it, do not change it), or None when
+        the tag is not one of this template's."""
+        try:
+            return self._parsed[tag]
+        except KeyError:
+            pass
+        if len(self._parsed) >= _CACHED_TAGS:
+            self._parsed.clear()
+        fields = self._parsed[tag] = self._parse(tag)
+        return fields
+
+    def _parse(self, tag: str) -> dict[str, str] | None:
         if self._regex is None:
             return None
         m = self._regex.fullmatch(tag)
