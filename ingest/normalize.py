@@ -122,10 +122,14 @@ def normalize_batch(records: list[Record], limits: Limits, now_ns: int | None = 
             idx = len(metas)
             meta_index[key] = idx
             metas.append(_container_meta(rec))
-        line, flags, raw, size = normalize_line(rec.line, max_bytes)
+        line = rec.line
         attrs = rec.attrs
-        if flags & FLAG_TRUNCATED:
-            attrs = dict(attrs or {}, _truncated_from_bytes=size)
+        if type(line) is bytes and len(line) <= max_bytes and line.isascii() and b"\x00" not in line:
+            flags, raw = 0, None  # nearly every line: nothing to do, and no call to do it
+        else:
+            line, flags, raw, size = normalize_line(line, max_bytes)
+            if flags & FLAG_TRUNCATED:
+                attrs = dict(attrs or {}, _truncated_from_bytes=size)
         received = rec.received_ns or now_ns
         ts = rec.ts_ns
         if ts is None:

@@ -10,6 +10,8 @@ APP-NAME of an ordinary program ("sshd", "cron") must not become a container.
 
 import re
 
+from .text import ascii_or_clean
+
 # Docker's placeholder → (Record field, what the value can look like).
 _PLACEHOLDERS = {
     "ID": ("container_id", r"[0-9a-f]{12}"),
@@ -35,6 +37,7 @@ class TagTemplate:
         self.template = template
         self._regex = self._compile(template) if template else None
         self._parsed: dict[str, dict[str, str] | None] = {}
+        self._parsed_bytes: dict[bytes, dict[str, str] | None] = {}
 
     @staticmethod
     def _compile(template: str) -> re.Pattern:
@@ -66,6 +69,17 @@ class TagTemplate:
         if len(self._parsed) >= _CACHED_TAGS:
             self._parsed.clear()
         fields = self._parsed[tag] = self._parse(tag)
+        return fields
+
+    def parse_bytes(self, tag: bytes) -> dict[str, str] | None:
+        """parse() for a tag still in bytes, as the syslog decoder has it."""
+        try:
+            return self._parsed_bytes[tag]
+        except KeyError:
+            pass
+        if len(self._parsed_bytes) >= _CACHED_TAGS:
+            self._parsed_bytes.clear()
+        fields = self._parsed_bytes[tag] = self.parse(ascii_or_clean(tag))
         return fields
 
     def _parse(self, tag: str) -> dict[str, str] | None:
