@@ -24,6 +24,8 @@ _PLACEHOLDERS = {
     "DaemonName": (None, r"[^\s\[\]]+?"),
     "Hostname": (None, r"[^\s\[\]]+?"),
 }
+# What a tag can say about a Record (image_id has no Record field).
+RECORD_FIELDS = ("container_id", "container_name", "image")
 _PLACEHOLDER = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
 DEFAULT_TEMPLATE = "{{.ID}}"
 
@@ -71,15 +73,19 @@ class TagTemplate:
         fields = self._parsed[tag] = self._parse(tag)
         return fields
 
-    def parse_bytes(self, tag: bytes) -> dict[str, str] | None:
-        """parse() for a tag still in bytes, as the syslog decoder has it."""
+    def record_fields(self, tag: bytes) -> dict[str, str] | None:
+        """For a tag still in bytes (syslog): the Record keyword arguments it gives (container
+        id, name, image; shared, do not change), or None when it is not this template's."""
         try:
             return self._parsed_bytes[tag]
         except KeyError:
             pass
         if len(self._parsed_bytes) >= _CACHED_TAGS:
             self._parsed_bytes.clear()
-        fields = self._parsed_bytes[tag] = self.parse(ascii_or_clean(tag))
+        fields = self.parse(ascii_or_clean(tag))
+        if fields is not None:
+            fields = {k: v for k, v in fields.items() if k in RECORD_FIELDS}
+        self._parsed_bytes[tag] = fields
         return fields
 
     def _parse(self, tag: str) -> dict[str, str] | None:

@@ -62,27 +62,41 @@ def _docker_5424(data: bytes, tags: TagTemplate, received_ns: int | None) -> Rec
     if m is None:
         return None
     pri, stamp, host, app, message = m.groups()
-    fields = tags.parse_bytes(app) if app != b"-" else None
-    if fields is None or int(pri) > 191:
+    fields = tags.record_fields(app) if app != b"-" else None
+    pri = int(pri)
+    if fields is None or pri > 191:
         return None
     try:
         ts_ns = None if stamp == b"-" else rfc3339_bytes_to_ns(stamp)
     except DecodeError:
         return None
-    severity = int(pri) & 7
+    severity = pri & 7
     message = message or b""
-    record = Record(
+    return Record(
         line=message[3:] if message.startswith(_BOM) else message,
         ts_ns=ts_ns,
         received_ns=received_ns or time.time_ns(),
-        host="" if host == b"-" else ascii_or_clean(host),
+        host=_host_text(host),
         stream=STDERR if severity <= 3 else STDOUT,
         level=severity,
+        **fields,
     )
-    for key in ("container_id", "container_name", "image"):
-        if key in fields:
-            setattr(record, key, fields[key])
-    return record
+
+
+_HOSTS: dict[bytes, str] = {b"-": ""}
+
+
+def _host_text(host: bytes) -> str:
+    # A sender has one host name, repeated on every message: decode it once.
+    try:
+        return _HOSTS[host]
+    except KeyError:
+        pass
+    if len(_HOSTS) >= 1024:
+        _HOSTS.clear()
+        _HOSTS[b"-"] = ""
+    text = _HOSTS[host] = "" if host == b"-" else ascii_or_clean(host)
+    return text
 
 
 def _parse(data: bytes, tags: TagTemplate, received_ns: int | None) -> Record:

@@ -32,15 +32,28 @@ def _whole_second_ns(second: bytes, zone: bytes) -> int:
     return rfc3339_to_ns((second + zone).decode("ascii"))
 
 
+_RECENT_STAMPS: dict[bytes, int] = {}
+
+
 def rfc3339_bytes_to_ns(stamp: bytes) -> int:
     """rfc3339_to_ns for a stamp still in bytes. A sender stamps many messages within the same
-    second, so the date arithmetic is done once per second and zone; only the fraction varies."""
+    second, so the date arithmetic is done once per second and zone; only the fraction varies,
+    and a stamp without one (Docker's rfc5424) is simply looked up."""
+    try:
+        return _RECENT_STAMPS[stamp]
+    except KeyError:
+        pass
     m = _STAMP.match(stamp)
     if m is None:
         return rfc3339_to_ns(stamp.decode("ascii", "replace"))
     second, fraction, zone = m.groups()
     ns = _whole_second_ns(second, zone)
-    return ns + int(fraction.ljust(9, b"0")) if fraction else ns
+    if fraction:
+        return ns + int(fraction.ljust(9, b"0"))
+    if len(_RECENT_STAMPS) >= 1024:
+        _RECENT_STAMPS.clear()
+    _RECENT_STAMPS[stamp] = ns
+    return ns
 
 
 def decimal_seconds_to_ns(text: str) -> int:
