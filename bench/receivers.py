@@ -12,6 +12,9 @@ flight, as many containers or a forwarder would.
 
 rsyslog: a private rsyslogd (bench/rsyslog.py: imtcp → ompgsql, one row per message) is fed the
 very bytes Logsite's syslog-tcp run got, into the same Postgres, and the ratio is printed.
+
+CPU µs/line: CPU time of the receiving process (ingest, or rsyslogd) plus the Postgres backends
+that served it, per stored line; unlike lines/s it hardly depends on what else the machine runs.
 """
 
 from __future__ import annotations
@@ -58,11 +61,16 @@ class Result:
     sent: int
     stored: int
     seconds: float
+    cpu_seconds: float
     note: str = ""
 
     @property
     def rate(self) -> float:
         return self.stored / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        return 1e6 * self.cpu_seconds / self.stored if self.stored else 0.0
 
 
 def free_port() -> int:
@@ -92,13 +100,41 @@ def stored_rows(conn: psycopg.Connection) -> int:
     return conn.execute("SELECT coalesce(sum(rows), 0) FROM log_batches").fetchone()[0]
 
 
-def measure(name, kind, n, address, token, workers, count, lossy) -> tuple[int, float, str]:
-    """Runs one sender process; (rows stored, seconds from go to the last row, sender note)."""
+class CpuMeter:
+    """CPU seconds used by the receiving process and by the Postgres backends serving it: the
+    cost of storing the lines, which a busy shared machine distorts far less than lines/s."""
+
+    def __init__(self, conn: psycopg.Connection, pid: int):
+        self.conn, self.pid = conn, pid
+        self.start = self._now()
+
+    def _now(self) -> dict[int, float]:
+        backends = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        ).fetchall()
+        return {pid: _cpu_seconds(pid) for pid in [self.pid, *(row[0] for row in backends)]}
+
+    def used(self) -> float:
+        return sum(seconds - self.start.get(pid, 0.0) for pid, seconds in self._now().items())
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def measure(kind: str, n: int, address, token: str, workers: int, count, lossy: bool, meter) -> Result:
+    """Runs one sender process and waits for the rows; the clock runs from go to the last row."""
     ctx = multiprocessing.get_context("spawn")
     ready, go, results = ctx.Event(), ctx.Event(), ctx.Queue()
     sender = ctx.Process(target=senders.run, args=(kind, n, address, token, workers, ready, go, results))
     sender.start()
     ready.wait()
+    cpu = meter()
     started = time.perf_counter()
     go.set()
     stored, last_change, sent_at = 0, started, None
@@ -115,13 +151,14 @@ def measure(name, kind, n, address, token, workers, count, lossy) -> tuple[int, 
         if lossy and sent_at is not None and now - max(last_change, sent_at) > QUIET_S:
             break
         time.sleep(0.02)
+    cpu_seconds = cpu.used()
     sender.join(60)
     note = ""
     while not results.empty():
         _, status, value = results.get()
         if status != "ok":
             note = f"sender failed: {value}"
-    return stored, last_change - started, note
+    return Result(kind, n, stored, last_change - started, cpu_seconds, note)
 
 
 def run_receiver(name: str, n: int, workers: int, conninfo: str, tmp: Path) -> Result:
@@ -140,19 +177,27 @@ def run_receiver(name: str, n: int, workers: int, conninfo: str, tmp: Path) -> R
     ingest.start(wait_for_drivers=[driver.id], timeout=120)
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn:
-            stored, seconds, note = measure(
-                name, name, n, ("127.0.0.1", port), token, workers, lambda: stored_rows(conn), name in LOSSY
+            result = measure(
+                name,
+                n,
+                ("127.0.0.1", port),
+                token,
+                workers,
+                lambda: stored_rows(conn),
+                name in LOSSY,
+                lambda: CpuMeter(conn, ingest.proc.pid),
             )
         stats = ingest.stats() or {}
     finally:
         ingest.stop()
     drv = stats.get("drivers", {}).get(str(driver.id), {})
-    extra = [note] if note else []
+    extra = [result.note] if result.note else []
     if drv.get("malformed"):
         extra.append(f"{drv['malformed']} malformed")
     if stats.get("dropped"):
         extra.append(f"{stats['dropped']} dropped (queue full)")
-    return Result(name, n, stored, seconds, "; ".join(extra))
+    result.note = "; ".join(extra)
+    return result
 
 
 def run_rsyslog(n: int, conninfo: str, tmp: Path) -> Result:
@@ -162,12 +207,20 @@ def run_rsyslog(n: int, conninfo: str, tmp: Path) -> Result:
     daemon.start()
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn:
-            stored, seconds, note = measure(
-                "rsyslog", "syslog-tcp", n, ("127.0.0.1", port), "", 1, lambda: daemon.stored(conn), False
+            result = measure(
+                "syslog-tcp",
+                n,
+                ("127.0.0.1", port),
+                "",
+                1,
+                lambda: daemon.stored(conn),
+                False,
+                lambda: CpuMeter(conn, daemon.proc.pid),
             )
     finally:
         daemon.stop()
-    return Result("rsyslog+ompgsql", n, stored, seconds, note)
+    result.name = "rsyslog+ompgsql"
+    return result
 
 
 def main() -> None:
@@ -196,7 +249,8 @@ def main() -> None:
     conninfo = conninfo_from_settings()
     shape = f"{senders.LINE_BYTES}-byte lines from {senders.CONTAINERS} containers"
     print(f"{args.lines} {shape}, {os.cpu_count()} CPUs")
-    print(f"{'receiver':<16} {'sent':>9} {'stored':>9} {'seconds':>8} {'lines/s':>10}  notes")
+    columns = f"{'sent':>9} {'stored':>9} {'seconds':>8} {'lines/s':>10} {'CPU µs/line':>12}"
+    print(f"{'receiver':<16} {columns}  notes")
     results: dict[str, Result] = {}
     with tempfile.TemporaryDirectory(prefix="bench-receivers-") as tmp:
         # Rounds interleave the receivers, so that a busy moment of a shared machine does not
@@ -212,14 +266,17 @@ def main() -> None:
             loss = f"{100 * lost:.1f}% lost; " if lost else ""
             print(
                 f"{result.name:<16} {result.sent:>9} {result.stored:>9} {result.seconds:>8.2f} "
-                f"{result.rate:>10,.0f}  {loss}{result.note}",
+                f"{result.rate:>10,.0f} {result.cpu_us:>12.1f}  {loss}{result.note}",
                 flush=True,
             )
     if args.repeat > 1:
         print("best of", args.repeat, ": " + ", ".join(f"{n} {r.rate:,.0f}/s" for n, r in results.items()))
     if "syslog-tcp" in results and "rsyslog" in results and results["rsyslog"].rate:
-        ratio = results["syslog-tcp"].rate / results["rsyslog"].rate
-        print(f"Logsite syslog-tcp / rsyslog+ompgsql on the same input: {ratio:.1f}x (goal: 5x)")
+        logsite, rsyslog = results["syslog-tcp"], results["rsyslog"]
+        print(
+            f"Logsite syslog-tcp / rsyslog+ompgsql on the same input: {logsite.rate / rsyslog.rate:.1f}x the "
+            f"lines/s (goal: 5x), {rsyslog.cpu_us / logsite.cpu_us:.1f}x less CPU per line"
+        )
 
 
 if __name__ == "__main__":
