@@ -41,6 +41,8 @@ class Counters:
     committed: int = 0
     spooled: int = 0
     quarantined: int = 0
+    # Re-sent records not stored again (their de-duplication key was already stored).
+    deduplicated: int = 0
     batches: int = 0
     by_driver: dict = field(default_factory=dict)
     # (tenant, container id) -> lines dropped because the queue was full; bounded

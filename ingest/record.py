@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 STDOUT = "stdout"
 STDERR = "stderr"
+# attrs key of a record's de-duplication key: a sender that re-sends (systemd-journal-upload)
+# gives the same record the same key, and the writer stores a key once (ingest/store/dedup.py).
+DEDUP_ATTR = "dedup_key"
 
 
 @dataclass(slots=True)

@@ -248,6 +248,7 @@ class IngestService:
             "committed": c.committed,
             "spooled": c.spooled,
             "quarantined": c.quarantined,
+            "deduplicated": c.deduplicated,
             "dropped": c.dropped,
             "batches": c.batches,
             "spool_bytes": self.spool.depth_bytes(),

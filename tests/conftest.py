@@ -19,7 +19,7 @@ def clean_logs(transactional_db):
     Redis (ingest/rates.py) of earlier runs must go too.
     """
     with connection.cursor() as cur:
-        cur.execute("TRUNCATE logs, log_batches, containers CASCADE")
+        cur.execute("TRUNCATE logs, log_batches, containers, log_dedup_keys CASCADE")
     client = redis.Redis.from_url(settings.REDIS_URL)
     for key in [*client.scan_iter(match="logsite:rates:*"), "logsite:seen"]:
         client.delete(key)

@@ -10,6 +10,8 @@ APP-NAME of an ordinary program ("sshd", "cron") must not become a container.
 
 import re
 
+from .text import ascii_or_clean
+
 # Docker's placeholder → (Record field, what the value can look like).
 _PLACEHOLDERS = {
     "ID": ("container_id", r"[0-9a-f]{12}"),
@@ -22,14 +24,22 @@ _PLACEHOLDERS = {
     "DaemonName": (None, r"[^\s\[\]]+?"),
     "Hostname": (None, r"[^\s\[\]]+?"),
 }
+# What a tag can say about a Record (image_id has no Record field).
+RECORD_FIELDS = ("container_id", "container_name", "image")
 _PLACEHOLDER = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
 DEFAULT_TEMPLATE = "{{.ID}}"
+
+
+# Tags repeat on every line of a container: remember this many answers per template.
+_CACHED_TAGS = 8192
 
 
 class TagTemplate:
     def __init__(self, template: str = DEFAULT_TEMPLATE):
         self.template = template
         self._regex = self._compile(template) if template else None
+        self._parsed: dict[str, dict[str, str] | None] = {}
+        self._parsed_bytes: dict[bytes, dict[str, str] | None] = {}
 
     @staticmethod
     def _compile(template: str) -> re.Pattern:
@@ -52,7 +62,33 @@ class TagTemplate:
         return re.compile("".join(pattern))
 
     def parse(self, tag: str) -> dict[str, str] | None:
-        """Record fields the tag encodes, or None when the tag is not one of this template's."""
+        """Record fields the tag encodes (a shared dict: read it, do not change it), or None when
+        the tag is not one of this template's."""
+        try:
+            return self._parsed[tag]
+        except KeyError:
+            pass
+        if len(self._parsed) >= _CACHED_TAGS:
+            self._parsed.clear()
+        fields = self._parsed[tag] = self._parse(tag)
+        return fields
+
+    def record_fields(self, tag: bytes) -> dict[str, str] | None:
+        """For a tag still in bytes (syslog): the Record keyword arguments it gives (container
+        id, name, image; shared, do not change), or None when it is not this template's."""
+        try:
+            return self._parsed_bytes[tag]
+        except KeyError:
+            pass
+        if len(self._parsed_bytes) >= _CACHED_TAGS:
+            self._parsed_bytes.clear()
+        fields = self.parse(ascii_or_clean(tag))
+        if fields is not None:
+            fields = {k: v for k, v in fields.items() if k in RECORD_FIELDS}
+        self._parsed_bytes[tag] = fields
+        return fields
+
+    def _parse(self, tag: str) -> dict[str, str] | None:
         if self._regex is None:
             return None
         m = self._regex.fullmatch(tag)

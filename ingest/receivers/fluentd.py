@@ -6,9 +6,11 @@ marks fragments of long lines), and only then writes `ack_reply(message.chunk)` 
 chunk was given: that reply is the sender's signal that it may forget the data.
 """
 
+import asyncio
 import json
 import struct
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import msgpack
@@ -29,6 +31,8 @@ from .times import float_seconds_to_ns
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # in_forward allows 256 MiB of decompressed data; one ingest process should not.
 DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+# Chunks already stored whose re-sends are answered without storing again (about 100 bytes each).
+ACKED_CHUNKS_KEPT = 100_000
 # msgpack allocates a container's slots from its header before the elements arrive, so the
 # header counts must be bounded well below the byte limit.
 _MAX_ARRAY_LEN = 256 * 1024
@@ -288,7 +292,8 @@ class FluentdReceiver(SocketReceiver):
     before sending the next fragment, so a fragment cannot wait in memory for its siblings
     without either breaking that promise or stalling the sender: acked fragments are stored
     as they come, each keeping attrs["partial"] = {"id", "ordinal", "last"} so the whole line
-    can be put back together by id.
+    can be put back together by id. A re-sent chunk (same `chunk` id) is acked without being
+    stored twice, as long as this process remembers it (the last ACKED_CHUNKS_KEPT chunks).
     """
 
     kind = "fluentd"
@@ -308,9 +313,47 @@ class FluentdReceiver(SocketReceiver):
         self.partials = PartialAssembler(
             timeout_s=float(options.get("partial_timeout_s", 5.0)), max_line_bytes=max_line_bytes
         )
+        # chunk -> the submit storing it (while in flight), then True once it is stored.
+        self._chunks: OrderedDict[str, asyncio.Future | bool] = OrderedDict()
+        self.duplicates = 0
 
     def tick(self, now: float) -> None:
         self.offer(self.partials.expire(now), 0)
+
+    async def store_once(self, chunk: str, records: list[Record]) -> bool:
+        """Stores a chunk's records unless that chunk is already stored or being stored;
+        True when this call stored them, False for a re-sent chunk.
+
+        A sender that got no ack, or the wrong one, re-sends the same chunk on a new
+        connection. Docker 20.10's client (fluent-logger-golang 1.6) even lets the stdout and
+        stderr copiers write on one connection at once and read each other's acks, then closes
+        and re-sends both; without this every such re-send would be stored again.
+        Raises Overloaded/NotDurable when not stored (no ack then).
+        """
+        known = self._chunks.get(chunk)
+        if known is True:
+            self.duplicates += 1
+            return False
+        fresh = known is None
+        if fresh:
+            known = asyncio.ensure_future(self.pipeline.submit(records))
+            self._chunks[chunk] = known
+            known.add_done_callback(lambda done: self._settle(chunk, done))
+        else:
+            self.duplicates += 1
+        await asyncio.shield(known)
+        return fresh
+
+    def _settle(self, chunk: str, done: asyncio.Future) -> None:
+        if done.cancelled() or done.exception() is not None:
+            self._chunks.pop(chunk, None)  # not stored: a re-send must try again
+            return
+        self._chunks[chunk] = True
+        while len(self._chunks) > ACKED_CHUNKS_KEPT:
+            oldest, state = next(iter(self._chunks.items()))
+            if state is not True:
+                break
+            del self._chunks[oldest]
 
     async def stop(self) -> None:
         await super().stop()
@@ -343,11 +386,12 @@ class FluentdReceiver(SocketReceiver):
                     self.offer([whole for r in records for whole in self.partials.feed(r, now)], 0)
                     continue
                 try:
-                    await self.pipeline.submit(records)
+                    fresh = await self.store_once(message.chunk, records)
                 except (Overloaded, NotDurable) as exc:
                     # No ack: the sender re-sends this message on a new connection.
                     self.stats.last_error = f"fluentd: not stored, no ack sent: {exc}"[:500]
                     return
-                self.stats.received += len(records)
+                if fresh:
+                    self.stats.received += len(records)
                 writer.write(ack_reply(message.chunk))
                 await writer.drain()

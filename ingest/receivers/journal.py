@@ -17,14 +17,12 @@ import re
 import time
 from dataclasses import dataclass, field
 
-import psycopg
 from aiohttp import web
 
 from ingest import driver_options
 from ingest.partials import PARTIAL, PartialAssembler
 from ingest.pipeline import NotDurable, Overloaded
-from ingest.record import STDERR, STDOUT, Record
-from ingest.store.dedup import StoredKeys
+from ingest.record import DEDUP_ATTR, STDERR, STDOUT, Record
 
 from .errors import DecodeError
 from .http_push import bearer_token
@@ -33,8 +31,9 @@ from .text import clean_str
 from .times import rfc3339_to_ns
 from .web import HttpReceiver, token_from_basic
 
-# Attribute holding the key that makes a re-sent entry recognisable (boot id + cursor).
-DEDUP_KEY = "dedup_key"
+# Attribute holding the key that makes a re-sent entry recognisable (boot id + cursor); the
+# writer stores each key once (ingest/store/dedup.py).
+DEDUP_KEY = DEDUP_ATTR
 DEFAULT_MAX_FIELD_BYTES = 1024 * 1024
 DEFAULT_MAX_ENTRY_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_FIELDS = 1024  # systemd's own ENTRY_FIELD_COUNT_MAX
@@ -336,9 +335,7 @@ class JournalReceiver(HttpReceiver):
     # One option table for the admin form and the receiver (ingest/driver_options.py).
     OPTIONS = frozenset(driver_options.specs("journal"))
 
-    def __init__(
-        self, driver, pipeline, max_body_bytes: int, conninfo: str, max_line_bytes: int = 256 * 1024
-    ):
+    def __init__(self, driver, pipeline, max_body_bytes: int, max_line_bytes: int = 256 * 1024):
         super().__init__(driver, pipeline, max_body_bytes)
         options = driver.options
         check_options(options, self.OPTIONS)
@@ -349,17 +346,11 @@ class JournalReceiver(HttpReceiver):
         self.max_entry_bytes = int(options.get("max_entry_bytes", DEFAULT_MAX_ENTRY_BYTES))
         self.partial_timeout_s = float(options.get("partial_timeout_s", 5.0))
         self.max_line_bytes = max_line_bytes
-        self.seen = StoredKeys(conninfo, DEDUP_KEY)
-        self.duplicates = 0
 
     def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/upload", self.handle_upload)
         return app
-
-    async def stop(self) -> None:
-        await super().stop()
-        await self.seen.close()
 
     def _authorized(self, request: web.Request) -> bool:
         if not self.require_token:
@@ -428,18 +419,15 @@ class JournalReceiver(HttpReceiver):
         return web.Response(status=200, text="OK.\n")
 
     async def _store(self, records: list[Record]) -> None:
+        # Re-sent entries are submitted too: the writer drops them by key, in the transaction
+        # that would store them, which no lookup made here beforehand could do race-free.
         if not records:
             return
         try:
-            fresh = await self.seen.new_only(records)
-        except psycopg.Error as exc:
-            raise _NotStored(f"cannot check for re-sent entries: {exc.__class__.__name__}") from exc
-        self.duplicates += len(records) - len(fresh)
-        try:
-            await self.pipeline.submit(fresh)
+            await self.pipeline.submit(records)
         except (Overloaded, NotDurable) as exc:
             raise _NotStored(str(exc)) from exc
-        self.stats.received += len(fresh)
+        self.stats.received += len(records)
 
 
 class _NotStored(Exception):

@@ -50,14 +50,9 @@ def _splunk(driver: DriverConfig, pipeline) -> Receiver:
 
 def _journal(driver: DriverConfig, pipeline) -> Receiver:
     from ingest.receivers.journal import JournalReceiver
-    from ingest.store.writer import conninfo_from_settings
 
     return JournalReceiver(
-        driver,
-        pipeline,
-        settings.LOGSITE_MAX_BODY_BYTES,
-        conninfo_from_settings(),
-        max_line_bytes=settings.LOGSITE_MAX_LINE_BYTES,
+        driver, pipeline, settings.LOGSITE_MAX_BODY_BYTES, max_line_bytes=settings.LOGSITE_MAX_LINE_BYTES
     )
 
 

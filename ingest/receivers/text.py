@@ -41,6 +41,13 @@ def clean_str(value: str | bytes) -> str:
     return _clean_str(value)
 
 
+def ascii_or_clean(value: bytes) -> str:
+    """clean_str for bytes, with the common case (ASCII without NUL, nothing to clean) made cheap."""
+    if value.isascii() and b"\x00" not in value:
+        return value.decode("ascii")
+    return clean_str(value)
+
+
 def clean_value(value, _depth: int = 0):
     """A structured value for attrs (jsonb): strings cleaned at any depth, bytes made text."""
     if isinstance(value, str):

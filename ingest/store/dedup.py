@@ -1,74 +1,69 @@
-"""Asking the store which records of a re-sent batch it already holds.
+"""Storing a re-sent record only once: de-duplication keys claimed in the writer's transaction.
 
-systemd-journal-upload re-sends a whole batch when it did not get a 2xx, so entries may arrive
-twice. Each journal record carries attrs["dedup_key"] (boot id + cursor). The question goes to
-`logs` itself, scoped to the records' containers and time range so it walks the (ckey, ts, id)
-btree: a row is there exactly when it was committed, so no second table can drift from it.
+A sender that re-sends a whole batch when it got no 2xx (systemd-journal-upload) gives each
+record a stable key in attrs["dedup_key"] (journal: boot id + `__CURSOR`). The writer inserts
+the batch's keys into `log_dedup_keys` (unique per tenant) in the same transaction as the rows
+and keeps only the rows whose key it could insert. So the answer is exact whatever the timing:
+- two uploads of the same entries at once, to one ingest process (their records meet in the one
+  writer, one batch after the other or inside the same batch) or to two (the second insert
+  waits on the first transaction's unique-index entry, then skips);
+- entries still in the spool: replay claims their keys like any commit, so a copy that was
+  spooled twice is stored once;
+- entries whose time was implausible and replaced: the key, not the time, decides.
 
-Limits (at-least-once remains possible): a record still in the spool (Postgres was down when
-it was acknowledged) is not seen until replayed, and a record whose own time was implausible
-is stored at its receive time, outside the range asked for.
+Keys are kept `KEEP_DAYS` (pruned by `prune`); a batch re-sent after that is stored again.
 """
 
-from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
-import psycopg
+from ingest.normalize import Batch
 
-from ingest.normalize import _container_meta
-from ingest.record import Record
+KEEP_DAYS = 30
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_QUERY = (
-    "SELECT l.attrs->>%(attr)s FROM logs l JOIN containers c ON c.id = l.ckey "
-    "WHERE c.tenant = %(tenant)s AND c.container_id = ANY(%(cids)s) "
-    "AND l.ts BETWEEN %(ts_min)s AND %(ts_max)s AND l.attrs->>%(attr)s = ANY(%(keys)s)"
-)
+CREATE_SQL = """
+CREATE TABLE IF NOT EXISTS log_dedup_keys (
+    tenant     text        NOT NULL,
+    key        text        NOT NULL,
+    stored_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, key)
+);
+CREATE INDEX IF NOT EXISTS log_dedup_keys_stored_at ON log_dedup_keys (stored_at);
+"""
+DROP_SQL = "DROP TABLE IF EXISTS log_dedup_keys;"
+
+# Sorted, so that two writers claiming overlapping keys lock them in the same order (no deadlock).
+_CLAIM_SQL = """
+INSERT INTO log_dedup_keys (tenant, key)
+SELECT DISTINCT t, k FROM unnest(%s::text[], %s::text[]) AS u(t, k) ORDER BY t, k
+ON CONFLICT DO NOTHING
+RETURNING tenant, key
+"""
 
 
-def _ts(ns: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=ns // 1000)
+def claim(cur, batch: Batch) -> tuple[Batch, int]:
+    """(the batch without the rows whose key is already stored, how many rows were dropped).
+
+    Must run inside the transaction that stores the rows: a rollback releases the keys.
+    """
+    if not batch.keys:
+        return batch, 0
+    pairs = [(batch.metas[batch.rows[i][0]].tenant, key) for i, key in batch.keys]
+    cur.execute(_CLAIM_SQL, ([t for t, _ in pairs], [k for _, k in pairs]))
+    fresh = {(t, k) for t, k in cur.fetchall()}
+    if len(fresh) == len(pairs):
+        return batch, 0
+    dropped = set()
+    for (i, _), pair in zip(batch.keys, pairs, strict=True):
+        if pair in fresh:
+            fresh.discard(pair)  # the first row with a key is kept, any later one is a copy
+        else:
+            dropped.add(i)
+    rows = [row for i, row in enumerate(batch.rows) if i not in dropped]
+    return replace(batch, rows=rows, keys=[]), len(dropped)
 
 
-class StoredKeys:
-    def __init__(self, conninfo: str, attr: str = "dedup_key"):
-        self.conninfo = conninfo
-        self.attr = attr
-        self._conn: psycopg.AsyncConnection | None = None
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
-
-    async def new_only(self, records: list[Record]) -> list[Record]:
-        """The records whose key is not stored yet. Raises psycopg.Error if Postgres cannot say."""
-        groups: dict[str, list[Record]] = defaultdict(list)
-        for record in records:
-            if record.attrs and record.attrs.get(self.attr) and record.ts_ns is not None:
-                groups[record.tenant].append(record)
-        if not groups:
-            return records
-        stored: set[str] = set()
-        try:
-            if self._conn is None or self._conn.closed:
-                self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-            for tenant, keyed in groups.items():
-                params = {
-                    "attr": self.attr,
-                    "tenant": tenant,
-                    # The same container key the writer derives, so the lookup hits its rows.
-                    "cids": sorted({_container_meta(r).container_id for r in keyed}),
-                    "ts_min": _ts(min(r.ts_ns for r in keyed)),
-                    "ts_max": _ts(max(r.ts_ns for r in keyed)),
-                    "keys": [r.attrs[self.attr] for r in keyed],
-                }
-                async with self._conn.cursor() as cur:
-                    await cur.execute(_QUERY, params)
-                    stored.update(row[0] for row in await cur.fetchall())
-        except psycopg.Error:
-            await self.close()
-            raise
-        if not stored:
-            return records
-        return [r for r in records if not (r.attrs and r.attrs.get(self.attr) in stored)]
+def prune(cur, now: datetime, keep_days: int = KEEP_DAYS) -> int:
+    """Forgets keys older than `keep_days`; returns how many. For the retention task."""
+    cur.execute("DELETE FROM log_dedup_keys WHERE stored_at < %s", (now - timedelta(days=keep_days),))
+    return cur.rowcount

@@ -31,12 +31,15 @@ def pack_batch(batch: Batch) -> bytes:
         [m.tenant, m.container_id, m.service, m.name, m.image, m.host, m.labels_json, m.driver_id]
         for m in batch.metas
     ]
-    return msgpack.packb([metas, batch.rows], use_bin_type=True)
+    return msgpack.packb([metas, batch.rows, batch.keys], use_bin_type=True)
 
 
 def unpack_batch(payload: bytes) -> Batch:
-    metas, rows = msgpack.unpackb(payload, raw=False, use_list=True)
-    return Batch([ContainerMeta(*m) for m in metas], [tuple(r) for r in rows])
+    # Frames written before de-duplication keys existed have two elements.
+    metas, rows, *keys = msgpack.unpackb(payload, raw=False, use_list=True)
+    return Batch(
+        [ContainerMeta(*m) for m in metas], [tuple(r) for r in rows], [tuple(k) for k in (keys or [[]])[0]]
+    )
 
 
 class Spool:

@@ -20,7 +20,7 @@ import psycopg
 
 from ingest.normalize import Batch, Limits, normalize_batch
 from ingest.pipeline import Pipeline
-from ingest.store import partitions
+from ingest.store import dedup, partitions
 from ingest.store.containers import ContainerKeys
 from ingest.store.copy import COPY_SQL, encode_rows
 from ingest.store.schema import ID_BLOCK
@@ -120,7 +120,7 @@ class BatchWriter:
                 return
             self.pipeline.counters.spooled += len(batch.rows)
         elif committed.ckeys:
-            self.pipeline.counters.committed += len(batch.rows)
+            self.pipeline.counters.committed += len(committed.batch.rows)
         self.pipeline.counters.batches += 1
         self.pipeline.finished(start, end)
         if committed is not None:
@@ -167,37 +167,47 @@ class BatchWriter:
             return self._commit(conn, batch, spool_ref)
 
     def _commit(self, conn: psycopg.Connection, batch: Batch, spool_ref: str | None) -> CommittedBatch:
-        ts_min = min(r[1] for r in batch.rows)
-        ts_max = max(r[1] for r in batch.rows)
         try:
             with conn.cursor() as cur:
-                self._ensure_partitions(conn, ts_min, ts_max)
+                self._ensure_partitions(conn, min(r[1] for r in batch.rows), max(r[1] for r in batch.rows))
                 with conn.transaction():
                     if spool_ref is not None:
                         cur.execute("SELECT 1 FROM log_batches WHERE spool_ref = %s", (spool_ref,))
                         if cur.fetchone():
                             return CommittedBatch(batch, [], 0)  # replayed before a crash; keep once
-                    ckeys = self._keys.resolve(cur, batch.metas)
-                    first_id = self._reserve_ids(cur, len(batch.rows))
-                    with cur.copy(COPY_SQL) as copy:
-                        copy.write(encode_rows(batch.rows, ckeys, first_id))
-                    cur.execute(
-                        LEDGER_SQL,
-                        (
-                            self.name,
-                            first_id,
-                            first_id + len(batch.rows) - 1,
-                            len(batch.rows),
-                            ts_min // 1000,
-                            ts_max // 1000,
-                            spool_ref,
-                        ),
-                    )
+                    batch, copies = dedup.claim(cur, batch)
+                    if not batch.rows:
+                        committed = CommittedBatch(batch, [], 0)
+                    else:
+                        committed = self._insert(cur, batch, spool_ref)
         except BaseException:
             # The transaction rolled back, and with it any container or tenant row first
             # inserted in it: their cached keys would make later rows point at nothing.
             self._keys.forget()
             raise
+        self.pipeline.counters.deduplicated += copies
+        return committed
+
+    def _insert(self, cur, batch: Batch, spool_ref: str | None) -> CommittedBatch:
+        """Rows and their ledger entry, inside the caller's transaction."""
+        ts_min = min(r[1] for r in batch.rows)
+        ts_max = max(r[1] for r in batch.rows)
+        ckeys = self._keys.resolve(cur, batch.metas)
+        first_id = self._reserve_ids(cur, len(batch.rows))
+        with cur.copy(COPY_SQL) as copy:
+            copy.write(encode_rows(batch.rows, ckeys, first_id))
+        cur.execute(
+            LEDGER_SQL,
+            (
+                self.name,
+                first_id,
+                first_id + len(batch.rows) - 1,
+                len(batch.rows),
+                ts_min // 1000,
+                ts_max // 1000,
+                spool_ref,
+            ),
+        )
         return CommittedBatch(batch, ckeys, first_id)
 
     def _reserve_ids(self, cur, count: int) -> int:

@@ -363,3 +363,35 @@ def test_it_acks_only_what_is_committed_and_joins_fragments(actors, ingest, unus
         again.sendall(docker_frame(b"still serving"))
     wait_rows(4)
     driver_stats(proc, driver, lambda d: d.get("malformed", 0) >= 1)
+
+
+def _read_ack(conn: socket.socket) -> dict:
+    unpacker = msgpack.Unpacker()
+    while (reply := next(unpacker, None)) is None:
+        data = conn.recv(1024)
+        assert data, "connection closed before the ack"
+        unpacker.feed(data)
+    return reply
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_acks_a_resent_chunk_without_storing_it_twice(actors, ingest, unused_tcp_port):
+    driver, _ = make_driver("fluentd", f"127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a)
+    ingest([driver.id])
+    address = ("127.0.0.1", unused_tcp_port)
+
+    def frame(line: bytes, chunk: str) -> bytes:
+        return docker_frame(line, option=mp_map([(mp_str("chunk"), mp_str(chunk))]))
+
+    once, twice = (base64.b64encode(struct.pack("<Q", 1767225600) + c * 8).decode() for c in (b"1", b"2"))
+    # Both copies are in flight at once, on two connections, as Docker 20.10 re-sends them.
+    connections = [socket.create_connection(address, timeout=30) for _ in range(3)]
+    with contextlib.ExitStack() as stack:
+        for conn in connections:
+            stack.enter_context(conn)
+        connections[0].sendall(frame(b"sent twice", once))
+        connections[1].sendall(frame(b"sent twice", once))
+        assert [_read_ack(c) for c in connections[:2]] == [{"ack": once}] * 2
+        connections[2].sendall(frame(b"sent twice", once) + frame(b"another", twice))
+        assert [_read_ack(connections[2]) for _ in range(2)] == [{"ack": once}, {"ack": twice}]
+    assert [r["line"] for r in log_rows()] == ["sent twice", "another"]

@@ -1,6 +1,8 @@
 """Journal export decoder: streams built from the layout in PROTOCOLS.md §4.1."""
 
 import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -346,7 +348,7 @@ def test_it_maps_any_field_values_without_raising(fields):
 
 # --- transport, through a real ingest process --------------------------------------------
 
-# Stored times must be recent: the pipeline replaces implausible ones (and dedup looks by time).
+# Stored times must be recent, or the pipeline replaces them with the receive time.
 RECENT = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -412,3 +414,31 @@ def test_it_refuses_bad_uploads_and_keeps_serving(upload):
     assert upload(recent_entry(b"complete", seq=1) + recent_entry(b"cut", seq=2)).status_code == 200
     assert [r["line"] for r in log_rows()] == ["complete", "fine", "cut"]
     driver_stats(upload.proc, upload.driver, lambda d: d.get("malformed", 0) >= 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_two_concurrent_identical_uploads_once(upload):
+    batch = b"".join(recent_entry(f"line {i}".encode(), seq=i) for i in range(300))
+    both_sent = threading.Barrier(2)
+
+    def body():
+        yield batch
+        # Both requests hold all their entries before either ends: neither can be "first".
+        both_sent.wait(60)
+        yield b""
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: upload(body()), range(2)))
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [r["line"] for r in log_rows()] == [f"line {i}" for i in range(300)]
+    stats = upload.proc.wait_stats(lambda s: s["committed"] >= 300)
+    assert stats["deduplicated"] == 300
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_recognises_a_resent_entry_whose_own_time_was_replaced(upload):
+    old = docker_entry(b"from long ago", seq=1, stamp="2001-01-01T00:00:00Z")
+    assert upload(old).status_code == 200
+    assert upload(old).status_code == 200
+    (row,) = log_rows()
+    assert row["line"] == "from long ago"

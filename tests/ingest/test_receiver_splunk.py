@@ -177,7 +177,10 @@ def docker_events(draw):
         value = line
         if fmt == "json":
             value = draw(
-                st.one_of(st.just(line), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
+                # No NUL in keys either: clean_value makes it U+2400 (test_receiver_helpers.py).
+                st.one_of(
+                    st.just(line), st.dictionaries(_text.map(lambda k: k[:5]), st.integers(), max_size=3)
+                )
             )
         event = {"line": value, "source": source, "tag": cid}
     obj = {"event": event, "time": f"{micros // 10**6}.{micros % 10**6:06d}", "host": draw(_text)}

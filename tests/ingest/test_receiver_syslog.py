@@ -238,6 +238,50 @@ def test_it_decodes_whatever_a_syslog_sender_encodes(generated, counted, piece):
         assert record.ts_ns == expected["ts_ns"]
 
 
+_field = st.one_of(
+    st.just(b"-"),
+    st.sampled_from([ID12.encode(), b"web-1", b"nginx:1/web-1/" + ID12.encode(), b"sshd"]),
+    st.binary(min_size=1, max_size=12),
+)
+_stamp = st.one_of(
+    st.sampled_from(
+        [b"-", b"2026-01-02T03:04:05Z", b"2026-01-02T03:04:05.123456+01:00", b"2026-13-02T03:04:05Z"]
+    ),
+    st.binary(max_size=30),
+)
+
+
+@given(
+    st.integers(0, 200),
+    _stamp,
+    _field,
+    _field,
+    _field,
+    st.binary(max_size=40),
+    st.sampled_from(
+        [TagTemplate(), TagTemplate("{{.Name}}"), TagTemplate("{{.ImageName}}/{{.Name}}/{{.ID}}")]
+    ),
+)
+@settings(max_examples=500, deadline=None)
+def test_its_fast_path_for_docker_agrees_with_the_general_parser(pri, stamp, host, app, tail, message, tags):
+    data = b"<%d>1 %s %s %s 812 %s %s" % (pri, stamp, host, app, app, tail + message)
+    try:
+        general = syslog._parse(data, tags, 7)
+    except DecodeError:
+        general = None
+    fast = syslog._docker_5424(data, tags, 7)
+    assert fast is None or fast == general
+
+
+def test_it_takes_the_fast_path_for_what_docker_sends():
+    for data in (
+        f"<30>1 2026-01-02T03:04:05+01:00 dockerhost {ID12} 812 {ID12} - line".encode(),
+        f"<27>1 2026-01-02T03:04:05.123456Z dockerhost {ID12} 812 {ID12} -".encode(),
+    ):
+        assert syslog._docker_5424(data, TagTemplate(), 7) == syslog._parse(data, TagTemplate(), 7)
+        assert syslog._docker_5424(data, TagTemplate(), 7) is not None
+
+
 @given(st.binary(max_size=500))
 @settings(max_examples=400, deadline=None)
 def test_it_raises_nothing_but_decode_error_on_random_bytes(data):
