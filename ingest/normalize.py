@@ -15,10 +15,10 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ingest.levels import severity_from_line
-from ingest.record import Record
+from ingest.record import DEDUP_ATTR, Record
 from ingest.store.schema import FLAG_INVALID_UTF8, FLAG_NUL_ESCAPED, FLAG_TRUNCATED, STREAM_CODES
 
 NUL_REPLACEMENT = "\u2400".encode()
@@ -49,10 +49,12 @@ class Batch:
     """Normalised rows plus the distinct containers they belong to.
 
     rows: (meta_index, ts_ns, received_ns, stream, level, flags, line, attrs_json, raw)
+    keys: (row index, de-duplication key) for the rows that have one (see store/dedup.py)
     """
 
     metas: list[ContainerMeta]
     rows: list[tuple]
+    keys: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _cut_utf8(data: bytes, limit: int) -> bytes:
@@ -130,6 +132,7 @@ def normalize_batch(records: list[Record], limits: Limits, now_ns: int | None = 
     meta_index: dict[tuple, int] = {}
     metas: list[ContainerMeta] = []
     rows: list[tuple] = []
+    keys: list[tuple[int, str]] = []
     max_bytes = limits.max_line_bytes
     for rec in records:
         key = (rec.tenant, rec.container_id, rec.container_name, rec.service, rec.image, rec.driver_id)
@@ -163,8 +166,10 @@ def normalize_batch(records: list[Record], limits: Limits, now_ns: int | None = 
         elif not 0 <= level <= 7:
             level = None
         stream = STREAM_CODES.get(rec.stream, 0)
+        if attrs and DEDUP_ATTR in attrs:
+            keys.append((len(rows), _clean_text(str(attrs[DEDUP_ATTR]), 512)))
         rows.append((idx, ts, received, stream, level, flags, line, dump_json(attrs) if attrs else None, raw))
-    return Batch(metas, rows)
+    return Batch(metas, rows, keys)
 
 
 def _container_meta(rec: Record) -> ContainerMeta:
