@@ -50,4 +50,5 @@ def test_it_refuses_an_incomplete_policy_in_the_admin(client, actors):
 def test_it_keeps_retention_admin_from_non_staff(client, actors):
     client.force_login(actors.alice)
     response = client.get("/admin/ingest/retentionpolicy/")
-    assert response.status_code == 302
+    # A tenant admin may enter the admin for their drivers (redirect or refusal), never this page.
+    assert response.status_code in (302, 403)
