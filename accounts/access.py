@@ -1,6 +1,6 @@
 """Which tenants a user may see or administer. Every query, websocket group, export, API call
 and admin page goes through these — the first lock (row-level security was considered as a
-second one: docs/decisions/0007-row-level-security.md).
+second one: docs/decisions/0003-row-level-security.md).
 
 Roles: a `viewer` membership reads the tenant's logs and status; an `admin` membership also
 manages the tenant's drivers and multi-line rules. Superusers see and manage everything.

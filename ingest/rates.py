@@ -8,7 +8,7 @@ loop adds the counts to Redis hashes every couple of seconds, in two bucket size
         fields "c:<ckey>:n" / "c:<ckey>:b" (lines / bytes of line text), "d:<driver id>:n" / ":b"
     logsite:seen    field "c:<ckey>" / "d:<driver id>" -> Unix time of the last flush that counted it
 Several ingest processes add into the same hashes. Why not count rows in `logs` instead:
-docs/decisions/0007-container-rates.md.
+docs/decisions/0004-container-rates.md.
 
 Read side (web): `read_rates` sums the buckets that overlap the window, the oldest one by its
 overlapping share: 2 one-minute buckets for the minute, 13 five-minute buckets for the hour.
