@@ -12,9 +12,10 @@ above the snapshot's xmax. So below the horizon the ledger is final: nothing new
 there, and the cursor never has to look back.
 
 The textbook horizon is pg_snapshot_xmin(pg_current_snapshot()): the oldest xid still running
-anywhere in the cluster. It is refined here to the oldest running xid *that could belong to this
-database*: an xid that pg_stat_activity attributes to another database cannot write our ledger,
-so a long transaction in another database on a shared server does not stall forwarding.
+anywhere in the cluster. It is refined here to the oldest running xid *that could write our ledger*: an
+xid that pg_stat_activity attributes to another database, or to an autovacuum worker (ANALYZE
+takes one), cannot, so a long transaction in another database on a shared server or an analyze
+of a big partition does not stall forwarding.
 Anything unattributed (a backend that just finished, a prepared transaction, a hidden session)
 still counts, which errs towards waiting, never towards skipping. Horizon and ledger rows come
 from one statement, hence one snapshot.
@@ -37,7 +38,8 @@ horizon AS (
         (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x
           WHERE xid(x) NOT IN (
               SELECT backend_xid FROM pg_stat_activity
-               WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()))
+               WHERE backend_xid IS NOT NULL
+                 AND (datname IS DISTINCT FROM current_database() OR backend_type = 'autovacuum worker')))
     ) AS h
     FROM (SELECT pg_current_snapshot() AS snap) AS s
 )

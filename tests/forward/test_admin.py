@@ -10,8 +10,8 @@ from django_celery_beat.models import PeriodicTask
 
 from forward.dispatch import dispatch_due
 from forward.models import ForwardState, Target
-from forward.run import forward_target
 from forward.schedule import TASK_NAME
+from tests.forward.runs import run_until_done
 from tests.forward.targets import cls_target, received_lines
 from tests.forward.writers import make_writer, records, write
 
@@ -96,7 +96,7 @@ def test_replay_sends_lines_again_from_a_time(actors, clean_logs, standin, tmp_p
     since_ns = time.time_ns()
     time.sleep(0.05)
     write(writer, records("new", 10))
-    assert forward_target(target.id, budget_s=10).status == "caught_up"
+    assert run_until_done(target).status == "caught_up"
     assert len(received_lines(standin)) == 20
 
     admin = login(actors.admin, "root-password")
@@ -114,11 +114,11 @@ def test_replay_sends_lines_again_from_a_time(actors, clean_logs, standin, tmp_p
     )
     assert done.status_code == 302
 
-    assert forward_target(target.id, budget_s=10).status == "caught_up"
+    assert run_until_done(target).status == "caught_up"
     lines = received_lines(standin)
     assert lines[20:] == [f"new {i}" for i in range(10)]
     write(writer, records("later", 5))
-    forward_target(target.id, budget_s=10)
+    run_until_done(target)
     assert received_lines(standin)[30:] == [f"later {i}" for i in range(5)]
     state = ForwardState.objects.get(pk=target.pk)
     assert state.replay_from is None
@@ -127,7 +127,7 @@ def test_replay_sends_lines_again_from_a_time(actors, clean_logs, standin, tmp_p
 def test_a_final_error_pauses_the_target_and_says_why(actors, clean_logs, standin, tmp_path):
     target = cls_target(standin, actors.tenant_a, topic="no-such-topic")
     write(make_writer(tmp_path, "writer-1"), records("x", 10))
-    assert forward_target(target.id, budget_s=10).status == "paused"
+    assert run_until_done(target).status == "paused"
     target.refresh_from_db()
     assert target.paused
     assert "TopicNotExist" in target.pause_reason
@@ -138,7 +138,7 @@ def test_a_final_error_pauses_the_target_and_says_why(actors, clean_logs, standi
     # Fixed and resumed: the lines that were refused arrive, nothing was skipped.
     Target.objects.filter(pk=target.pk).update(cls_topic_id="topic-1")
     admin.post("/admin/forward/target/", {"action": "resume", "_selected_action": [target.pk]})
-    assert forward_target(target.id, budget_s=10).status == "caught_up"
+    assert run_until_done(target).status == "caught_up"
     assert received_lines(standin) == [f"x {i}" for i in range(10)]
 
 

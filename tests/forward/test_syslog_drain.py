@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from forward.models import ForwardState
-from forward.run import forward_target
 from tests.forward.pipeline import ForwardStack, wait_caught_up
+from tests.forward.runs import run_until_done
 from tests.forward.targets import syslog_target
 from tests.forward.writers import make_writer, records, write
 from tests.support.celery_processes import purge_broker
@@ -78,7 +78,7 @@ def test_lines_reach_rsyslogd_over_tls(actors, clean_logs, tmp_path, rsyslogd):
         f"tls://127.0.0.1:{daemon.port}", actors.tenant_a, tls_ca=certs["ca.pem"].read_text()
     )
     write(make_writer(tmp_path, "writer-1"), records("tls", 300))
-    assert forward_target(target.id, budget_s=30).status == "caught_up"
+    assert run_until_done(target).status == "caught_up"
     messages = daemon.wait_messages(300)
     assert [m["msg"] for m in messages] == [f"tls {i}" for i in range(300)]
 
@@ -88,19 +88,19 @@ def test_a_restarted_rsyslogd_gets_everything_sent_while_it_was_down(actors, cle
     target = syslog_target(f"tcp://127.0.0.1:{daemon.port}", actors.tenant_a)
     writer = make_writer(tmp_path, "writer-1")
     write(writer, records("up", 100))
-    assert forward_target(target.id, budget_s=30).status == "caught_up"
+    assert run_until_done(target).status == "caught_up"
     daemon.wait_messages(100)
 
     daemon.stop()
     write(writer, records("down", 100))
-    assert forward_target(target.id, budget_s=30).status == "backoff"
+    assert run_until_done(target).status == "backoff"
     state = ForwardState.objects.get(pk=target.pk)
     assert state.failures >= 1
     assert state.lines_sent == 100
 
     daemon.start()
     ForwardState.objects.filter(pk=target.pk).update(next_attempt_at=None)
-    assert forward_target(target.id, budget_s=30).status == "caught_up"
+    assert run_until_done(target).status == "caught_up"
     messages = daemon.wait_messages(200)
     assert Counter(m["msg"] for m in messages) == Counter(
         [f"up {i}" for i in range(100)] + [f"down {i}" for i in range(100)]
