@@ -15,7 +15,7 @@ is steadier than wall time on a shared machine.
 
 The stand-in runs in its own process in count-only mode (it still checks the signature, the
 LZ4 block and the protobuf). DATABASE_URL names the server (default the local one); the bench
-uses (and empties) the database `logsite_bench_forward` on it. Redis: REDIS_URL (db 14 by default).
+drops and re-creates the database `logsite_bench_forward` on it. Redis: REDIS_URL (db 14 by default).
 """
 
 import argparse
