@@ -100,6 +100,7 @@ class IngestService:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         self.channel_layer = get_channel_layer()
+        self._publish_lock = asyncio.Lock()
         self.writer = BatchWriter(
             self.pipeline,
             conninfo_from_settings(),
@@ -229,8 +230,15 @@ class IngestService:
             self.fanout_skipped += 1
             return
         self._inflight += 1
-        future = asyncio.run_coroutine_threadsafe(fanout.publish(self.channel_layer, committed), self.loop)
+        future = asyncio.run_coroutine_threadsafe(self._publish_in_order(committed), self.loop)
         future.add_done_callback(self._fanout_done)
+
+    async def _publish_in_order(self, committed) -> None:
+        # One batch at a time, in commit order (asyncio.Lock wakes waiters first in, first out):
+        # concurrent group_sends overtake one another, and a tail client that resumes after the
+        # last id it holds would take an earlier batch arriving late for lines it already has.
+        async with self._publish_lock:
+            await fanout.publish(self.channel_layer, committed)
 
     def _fanout_done(self, _future) -> None:
         self._inflight -= 1

@@ -4,18 +4,24 @@ groups a real ingest process publishes to, checked against what is committed."""
 import asyncio
 import json
 
+import psycopg
 import pytest
 import requests
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connections
 
 from ingest.fanout import EVENT_TYPE, container_group, tenant_group
 from ingest.models import Tenant
+from ingest.store.writer import conninfo_from_settings
 from tests.base import make_driver
 from tests.conftest import log_rows
 from tests.support.private_postgres import free_port
 from tests.support.processes import IngestProcess
 from tests.support.shared import unique
+
+# Each test in a plain transaction (rolled back, nothing flushed): the shared drivers survive,
+# and pytest-django creates the test database even when only these tests are selected.
+pytestmark = pytest.mark.django_db
 
 WAIT_S = 30  # bounds a broken test; nothing is timed
 
@@ -60,6 +66,19 @@ class Member:
             await self.layer.group_discard(group, self.channel)
 
 
+async def in_thread(fn, *args):
+    """A database helper off the event loop (Django refuses sync queries in async code); the
+    thread's connection is closed after, so the test database can be dropped at the end."""
+
+    def call():
+        try:
+            return fn(*args)
+        finally:
+            connections.close_all()
+
+    return await asyncio.to_thread(call)
+
+
 def stored(cid: str) -> list[tuple[int, str]]:
     return [(r["id"], r["line"]) for r in log_rows("c.container_id = %s", (cid,))]
 
@@ -92,12 +111,16 @@ async def test_it_publishes_each_committed_batch_once_per_group(fanout_ingest):
     assert (container["tenant"], container["container_id"]) == (tenant, cid)
     by_container = await Member().join(container_group(ckey))
 
-    records = [{"line": f"l{i}", "container_id": cid, "tenant": tenant, "level": "info"} for i in range(3000)]
+    # Many batches in quick succession: their messages must not overtake one another (a tail
+    # client resumes after the last id it has, so a late earlier batch would look stale).
+    records = [
+        {"line": f"l{i}", "container_id": cid, "tenant": tenant, "level": "info"} for i in range(20_000)
+    ]
     await asyncio.to_thread(push, url, token, records)
-    rows = await sync_to_async(stored)(cid)
+    rows = await in_thread(stored, cid)
     committed = rows[1:]
-    batches = await sync_to_async(ledger_batches)([i for i, _ in committed])
-    assert batches >= 6  # 3000 lines in batches of at most 500
+    batches = await in_thread(ledger_batches, [i for i, _ in committed])
+    assert batches >= 40  # 20 000 lines in batches of at most 500
     for member in (by_tenant, by_container):
         seen = []
         for _ in range(batches):
@@ -105,7 +128,9 @@ async def test_it_publishes_each_committed_batch_once_per_group(fanout_ingest):
             assert message["type"] == EVENT_TYPE
             assert [c["ckey"] for c in message["containers"]] == [ckey]
             seen += lines_of(message, ckey)
-        # Every committed line exactly once, with its id, in id order: one message per batch.
+        # Every committed line exactly once, with its id: one message per batch...
+        assert sorted(seen) == committed
+        # ... and in commit order.
         assert seen == committed
     assert first["lines"][str(ckey)][0][2:6] == ["stdout", None, 0, "first"]
     await by_tenant.leave()
@@ -125,30 +150,31 @@ async def test_it_puts_all_lines_of_a_container_in_its_message(fanout_ingest):
     await asyncio.to_thread(push, url, token, records)
     message = await member.receive()
     [ckey] = {c["ckey"] for c in message["containers"]}
-    assert lines_of(message, ckey) == await sync_to_async(stored)(cid)
+    assert lines_of(message, ckey) == await in_thread(stored, cid)
     assert [line for _, line in lines_of(message, ckey)] == [f"n{i}" for i in range(6)]
     await member.leave()
 
 
 @pytest.fixture
 def poison_container(fanout_ingest):
-    """Postgres refuses any batch touching container id 'poison' (stand-in for refused data)."""
-    from django.db import connection
+    """Postgres refuses any batch touching container id 'poison' (stand-in for refused data).
 
-    with connection.cursor() as cur:
-        cur.execute(
+    On a connection of its own, committed at once: the test's own connection sits in a
+    transaction that would hold the DDL's lock and stall the writer."""
+    with psycopg.connect(conninfo_from_settings(), autocommit=True) as conn:
+        conn.execute(
             "CREATE OR REPLACE FUNCTION coretests_poison() RETURNS trigger LANGUAGE plpgsql AS $$ "
             "BEGIN IF NEW.container_id = 'poison' THEN RAISE EXCEPTION 'poisoned container'; END IF; "
             "RETURN NEW; END $$"
         )
-        cur.execute(
+        conn.execute(
             "CREATE TRIGGER coretests_poison BEFORE INSERT OR UPDATE ON containers "
             "FOR EACH ROW EXECUTE FUNCTION coretests_poison()"
         )
     yield
-    with connection.cursor() as cur:
-        cur.execute("DROP TRIGGER IF EXISTS coretests_poison ON containers")
-        cur.execute("DROP FUNCTION IF EXISTS coretests_poison()")
+    with psycopg.connect(conninfo_from_settings(), autocommit=True) as conn:
+        conn.execute("DROP TRIGGER IF EXISTS coretests_poison ON containers")
+        conn.execute("DROP FUNCTION IF EXISTS coretests_poison()")
 
 
 async def test_it_never_publishes_a_batch_that_was_not_committed(fanout_ingest, poison_container):
@@ -163,7 +189,7 @@ async def test_it_never_publishes_a_batch_that_was_not_committed(fanout_ingest, 
     message = await member.receive()
     published = [line for lines in message["lines"].values() for line in lines]
     assert [line[5] for line in published] == ["stored"]
-    assert [(line[0], line[5]) for line in published] == await sync_to_async(stored)(cid)
+    assert [(line[0], line[5]) for line in published] == await in_thread(stored, cid)
     await member.leave()
 
 

@@ -28,6 +28,10 @@ from tests.support.private_postgres import free_port
 from tests.support.processes import IngestProcess
 from tests.support.shared import unique
 
+# Each test in a plain transaction (rolled back, nothing flushed): the shared drivers survive,
+# and pytest-django creates the test database even when only these tests are selected.
+pytestmark = pytest.mark.django_db
+
 MAX_BODY = 1024 * 1024
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

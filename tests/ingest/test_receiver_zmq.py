@@ -23,6 +23,10 @@ from tests.conftest import log_rows
 from tests.support.private_postgres import free_port
 from tests.support.processes import IngestProcess
 
+# Each test in a plain transaction (rolled back, nothing flushed): the shared drivers survive,
+# and pytest-django creates the test database even when only these tests are selected.
+pytestmark = pytest.mark.django_db
+
 WAIT_S = 60  # bounds a broken test; nothing is timed
 
 
