@@ -1,5 +1,6 @@
 """Timestamps from the wire, to Unix nanoseconds, keeping all the precision the source has."""
 
+import math
 import re
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -10,7 +11,6 @@ _RFC3339 = re.compile(
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # noqa: UP017
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _FIRST_S = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(seconds=1)  # noqa: UP017
-_END_S = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc) - _EPOCH) // timedelta(seconds=1)  # noqa: UP017
 
 
 @lru_cache(maxsize=4096)
@@ -38,7 +38,9 @@ def rfc3339_to_ns(text: str) -> int:
     if sign:
         offset = int(oh) * 3600 + int(om) * 60
         seconds = seconds - offset if sign == "+" else seconds + offset
-        if not _FIRST_S <= seconds <= _END_S:
+        # Before year 1 is no instant at all; past 9999 is a real (absurd) instant that the
+        # pipeline keeps aside as implausible, so only the lower edge is an error.
+        if seconds < _FIRST_S:
             raise ValueError(f"timestamp out of range: {text[:40]!r}")
     nanos = int((frac or "0").ljust(9, "0"))
     return seconds * 1_000_000_000 + nanos
@@ -48,7 +50,10 @@ def seconds_to_ns(value: float | int | str) -> int:
     """Unix seconds as a number or decimal string ("1767225600.123456") without float rounding."""
     text = str(value).strip()
     if "e" in text.lower():
-        return int(float(text) * 1e9)
+        scaled = float(text) * 1e9
+        if not math.isfinite(scaled):
+            raise ValueError(f"Unix seconds out of range: {text[:40]!r}")
+        return int(scaled)
     whole, _, frac = text.partition(".")
     negative = whole.startswith("-")
     ns = int(whole or "0") * 1_000_000_000 + int((frac[:9] or "0").ljust(9, "0")) * (-1 if negative else 1)
