@@ -96,6 +96,17 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its children (ingest --processes N is a supervisor)."""
+    total = cpu_s(pid)
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            total += sum(tree_cpu_s(int(child)) for child in children.read_text().split())
+        except FileNotFoundError:
+            continue
+    return total
+
+
 class CpuMeter:
     """CPU used by the ingest process and by the bench database's other backends."""
 
@@ -112,7 +123,7 @@ class CpuMeter:
 
     def _snapshot(self) -> dict:
         db = {pid: cpu_s(pid) for pid in self._backends()}
-        return {"ingest": cpu_s(self.ingest_pid) if self.ingest_pid else 0.0, "db": db}
+        return {"ingest": tree_cpu_s(self.ingest_pid) if self.ingest_pid else 0.0, "db": db}
 
     def used(self, lines: int) -> dict:
         end = self._snapshot()
@@ -167,6 +178,7 @@ class Ingest:
 
         self.redis = redis.Redis.from_url(args.redis)
         self.key = f"logsite:ingest:{WRITER}"
+        self.others = [f"{self.key}-{i}" for i in range(1, args.ingest_processes)]
         env = dict(
             os.environ,
             LOGSITE_WRITER_NAME=WRITER,
@@ -176,21 +188,25 @@ class Ingest:
         )
         env.update(item.split("=", 1) for item in args.ingest_env)
         self.log_path = spool_dir / "ingest.log"
-        self.redis.delete(self.key)
+        self.redis.delete(self.key, *self.others)
         with open(self.log_path, "wb") as log:
-            command = [sys.executable, "manage.py", "ingest"]
+            command = [sys.executable, "manage.py", "ingest", "--processes", str(args.ingest_processes)]
             self.proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.profiler = None
         if args.py_spy:
             # Attached rather than wrapping the command, so that SIGINT makes py-spy write its
             # file while ingest is stopped the usual way.
             spy = ["py-spy", "record", "--pid", str(self.proc.pid), "--format", "raw", "-r", "200"]
-            spy += ["--threads", "--gil", "--nonblocking", "-o", args.py_spy]
+            spy += ["--threads", "--gil", "--nonblocking", "--subprocesses", "-o", args.py_spy]
             self.profiler = subprocess.Popen(spy, stdout=subprocess.DEVNULL)
 
     def stats(self) -> dict:
+        """Process 0's stats (it runs every driver), with drops summed over all processes."""
         raw = self.redis.get(self.key)
-        return json.loads(raw) if raw else {}
+        stats = json.loads(raw) if raw else {}
+        others = [json.loads(v) for v in self.redis.mget(self.others) if v] if self.others else []
+        stats["dropped"] = stats.get("dropped", 0) + sum(o.get("dropped", 0) for o in others)
+        return stats
 
     def wait_for_drivers(self, ids: list[int], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -340,7 +356,8 @@ def print_report(args, results: dict, loads: dict) -> None:
             f"{name:<42} {r['rate']:>10,.0f} {r['rows']:>10,} {r['seconds']:>8.2f} {loads[key]:>5.2f} "
             f"{cpu_cell(r, 'ingest_cpu_us'):>8} {cpu_cell(r, 'db_cpu_us'):>7}  " + ", ".join(notes)
         )
-    print("rcv cpu: CPU µs per line of the receiving process (ingest for b and c, the bare receiver for d)")
+    print("rcv cpu: CPU µs per line of the receiving processes (all ingest processes for b and c, the bare")
+    print("         receiver for d)")
     print("db cpu: CPU µs per row of the Postgres backends writing it")
     print()
     for top, bottom, goal in (("b", "a", 0.5), ("c", "d", 0.8)):
@@ -357,6 +374,12 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=300_000, help="lines per path")
     parser.add_argument("--batch", type=int, default=5000, help="lines per HTTP request and per (a) COPY")
     parser.add_argument("--conns", type=int, default=4, help="concurrent HTTP connections")
+    parser.add_argument(
+        "--ingest-processes",
+        type=int,
+        default=os.cpu_count(),
+        help="ingest processes (LOGSITE_INGEST_PROCESSES); HTTP is spread over all, zmq runs in the first",
+    )
     parser.add_argument("--paths", default="abcd", help="which of a, b, c, d to run")
     parser.add_argument("--dsn", default=os.environ.get("BENCH_DSN", "postgresql://postgres@127.0.0.1:5432"))
     parser.add_argument("--db", default="logsite_bench")
@@ -394,7 +417,8 @@ def main() -> None:
 
     print(
         f"{args.lines:,} lines of 120 bytes per path, 200 containers; {os.cpu_count()} CPUs, "
-        f"load {os.getloadavg()[0]:.2f} (other work on this machine skews every figure)"
+        f"load {os.getloadavg()[0]:.2f} (other work on this machine skews every figure); "
+        f"{args.ingest_processes} ingest process(es)"
     )
     ctx = multiprocessing.get_context("spawn")
     results: dict = {}

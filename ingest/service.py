@@ -35,6 +35,7 @@ from ingest.normalize import Limits
 from ingest.notify import DRIVERS_CHANGED_CHANNEL
 from ingest.pipeline import Pipeline
 from ingest.prepare import Preparer
+from ingest.processes import SHARED_KINDS, child_writer_name, serves
 from ingest.rates import RateCounter
 from ingest.receivers.base import DriverConfig, Receiver
 from ingest.receivers.registry import build_receiver
@@ -53,6 +54,11 @@ def writer_name() -> str:
     return settings.LOGSITE_WRITER_NAME or socket.gethostname()
 
 
+def bind_port(bind: str) -> int | None:
+    _, sep, port = bind.rpartition(":")
+    return int(port) if sep and port.isdigit() else None
+
+
 def load_drivers() -> dict[int, DriverConfig]:
     from ingest.models import Driver
 
@@ -68,9 +74,11 @@ def load_config():
 
 
 class IngestService:
-    def __init__(self, only_driver_ids: set[int] | None = None):
-        self.name = writer_name()
+    def __init__(self, only_driver_ids: set[int] | None = None, process_index: int = 0, process_count: int = 1):
+        self.name = child_writer_name(writer_name(), process_index)
         self.only = only_driver_ids
+        self.process_index = process_index
+        self.process_count = process_count
         self.prepare = Preparer()
         self.pipeline = Pipeline(
             queue_limit=settings.LOGSITE_QUEUE_LINES,
@@ -188,6 +196,8 @@ class IngestService:
     async def apply_drivers(self, wanted: dict[int, DriverConfig]) -> None:
         if self.only is not None:
             wanted = {k: v for k, v in wanted.items() if k in self.only}
+        if self.process_count > 1:
+            wanted = {k: v for k, v in wanted.items() if serves(v.kind, bind_port(v.bind), self.process_index)}
         self.prepare.tenant_labels.update(wanted.values())
         for driver_id, receiver in list(self.receivers.items()):
             if wanted.get(driver_id) != receiver.driver:
@@ -198,6 +208,8 @@ class IngestService:
                 continue
             try:
                 receiver = build_receiver(config, self.pipeline)
+                # Every process binds a shared driver's port; the kernel spreads connections.
+                receiver.reuse_port = self.process_count > 1 and config.kind in SHARED_KINDS
                 await receiver.start()
             except Exception as e:
                 message = f"{type(e).__name__}: {e}"
@@ -249,6 +261,7 @@ class IngestService:
         return {
             "writer": self.name,
             "pid": os.getpid(),
+            "process": [self.process_index, self.process_count],
             "at": time.time(),
             "db_up": self.writer.db_up,
             "queued": self.pipeline.pending(),

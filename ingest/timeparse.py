@@ -8,6 +8,9 @@ from functools import lru_cache
 _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?\s*(?:([Zz])|([+-])(\d\d):?(\d\d))?$"
 )
+# The same grammar split at the seconds: the head (date and time) and the tail (fraction, zone).
+_HEAD = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)")
+_TAIL = re.compile(r"(?:[.,](\d{1,9}))?\s*(?:([Zz])|([+-])(\d\d):?(\d\d))?$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # noqa: UP017
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _FIRST_S = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(seconds=1)  # noqa: UP017
@@ -22,10 +25,33 @@ def _day_start_s(year: str, month: str, day: str) -> int:
 
 def rfc3339_to_ns(text: str) -> int:
     """RFC 3339 / ISO 8601 with up to 9 fractional digits; no zone means UTC. Raises ValueError."""
-    m = _RFC3339.match(text.strip())
+    text = text.strip()
+    # Per pushed line: the date and time to the second repeat across a batch, so they are
+    # parsed once (cached) and only the fraction and zone are read per line.
+    tail = _TAIL.match(text, 19)
+    if tail is not None and len(text) >= 19:
+        try:
+            seconds = _seconds_to(text[:19])
+        except ValueError:
+            seconds = None
+        if seconds is not None:
+            return _with_tail(text, seconds, *tail.groups())
+    m = _RFC3339.match(text)
     if not m:
         raise ValueError(f"not an RFC 3339 timestamp: {text[:40]!r}")
     year, month, day, hour, minute, second, frac, _z, sign, oh, om = m.groups()
+    return _with_tail(text, _seconds(year, month, day, hour, minute, second), frac, _z, sign, oh, om)
+
+
+@lru_cache(maxsize=4096)
+def _seconds_to(head: str) -> int:
+    m = _HEAD.fullmatch(head)
+    if not m:
+        raise ValueError(head)
+    return _seconds(*m.groups())
+
+
+def _seconds(year: str, month: str, day: str, hour: str, minute: str, second: str) -> int:
     seconds = _day_start_s(year, month, day)
     h, mi, s = int(hour), int(minute), int(second)
     if h > 23:
@@ -34,7 +60,10 @@ def rfc3339_to_ns(text: str) -> int:
         raise ValueError("minute must be in 0..59")
     if s > 59:
         raise ValueError("second must be in 0..59")
-    seconds += h * 3600 + mi * 60 + s
+    return seconds + h * 3600 + mi * 60 + s
+
+
+def _with_tail(text: str, seconds: int, frac, _z, sign, oh, om) -> int:
     if sign:
         offset = int(oh) * 3600 + int(om) * 60
         seconds = seconds - offset if sign == "+" else seconds + offset

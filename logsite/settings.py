@@ -140,6 +140,9 @@ LOGSITE_PARTITION_DAYS_AHEAD = env_int("LOGSITE_PARTITION_DAYS_AHEAD", 2, minimu
 LOGSITE_MAX_TS_AGE_DAYS = env_int("LOGSITE_MAX_TS_AGE_DAYS", 30, minimum=1)
 LOGSITE_DRIVER_POLL_SECONDS = env_int("LOGSITE_DRIVER_POLL_SECONDS", 5, minimum=1)
 LOGSITE_WRITER_NAME = env_str("LOGSITE_WRITER_NAME", "")
+# Ingest processes (one writer each). HTTP-based drivers are served by all of them on one port
+# (SO_REUSEPORT); zmq and UDP drivers by the first. One process is bound by Python's GIL.
+LOGSITE_INGEST_PROCESSES = env_int("LOGSITE_INGEST_PROCESSES", 1, minimum=1, maximum=64)
 # Host name Docker hosts use to reach ingest, for the "connect a container" snippets; empty: the
 # host name the browser used for the page.
 LOGSITE_PUBLIC_HOST = env_str("LOGSITE_PUBLIC_HOST", "")

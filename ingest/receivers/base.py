@@ -53,6 +53,8 @@ class Receiver:
     """Base class: subclasses implement start() and stop() for one driver."""
 
     kind = ""
+    # Set by the ingest service when several ingest processes share this driver's port.
+    reuse_port = False
 
     def __init__(self, driver: DriverConfig, pipeline):
         self.driver = driver

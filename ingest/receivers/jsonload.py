@@ -22,12 +22,12 @@ def loads(data: bytes, fallback=json.loads):
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
         return fallback(data)
-    if _no_huge_float(value):
+    if no_huge_float(value):
         return value
     return fallback(data)
 
 
-def _no_huge_float(value) -> bool:
+def no_huge_float(value) -> bool:
     kind = type(value)
     if kind is float:
         return -_EXACT_LIMIT < value < _EXACT_LIMIT
@@ -37,4 +37,4 @@ def _no_huge_float(value) -> bool:
         items = value
     else:
         return True
-    return all(type(item) is str or _no_huge_float(item) for item in items)
+    return all(type(item) is str or no_huge_float(item) for item in items)

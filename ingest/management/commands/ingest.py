@@ -1,10 +1,14 @@
+import argparse
 import asyncio
 import gc
 import logging
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from ingest.service import IngestService
+from django.conf import settings
+
+from ingest.processes import Supervisor
+from ingest.service import IngestService, writer_name
 
 
 class Command(BaseCommand):
@@ -18,12 +22,35 @@ class Command(BaseCommand):
             dest="drivers",
             help="Only run this driver id (repeatable). Default: all enabled drivers.",
         )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=None,
+            help="Ingest processes to run (default: LOGSITE_INGEST_PROCESSES, 1). See ingest/processes.py.",
+        )
+        parser.add_argument("--process", default=None, help=argparse.SUPPRESS)  # "i/N": a supervised child
 
     def handle(self, *args, **options):
         logging.getLogger("ingest").setLevel(logging.INFO)
         only = set(options["drivers"]) if options["drivers"] else None
+        count = options["processes"] or settings.LOGSITE_INGEST_PROCESSES
+        if options["process"] is None and count > 1:
+            extra = [arg for driver in sorted(only or ()) for arg in ("--driver", str(driver))]
+            raise SystemExit(Supervisor(count, writer_name(), extra).run())
+        index, count = parse_process(options["process"] or "0/1")
         tune_gc()
-        asyncio.run(IngestService(only_driver_ids=only).run())
+        asyncio.run(IngestService(only_driver_ids=only, process_index=index, process_count=count).run())
+
+
+def parse_process(value: str) -> tuple[int, int]:
+    index, _, count = value.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise CommandError(f"--process must be INDEX/COUNT, not {value!r}") from None
+    if not 0 <= i < n:
+        raise CommandError(f"--process {value}: index must be below the count")
+    return i, n
 
 
 def tune_gc() -> None:

@@ -1,0 +1,79 @@
+"""Several ingest processes under one `manage.py ingest`: the supervisor.
+
+One process runs Python on one core at a time (the GIL), so beyond a single core's worth of
+lines ingest runs N copies of itself, each a complete ingest (receivers, pipeline, writer,
+spool) under its own writer name. The kernel spreads the connections of HTTP-based drivers
+over all of them (SO_REUSEPORT on one port); a zmq SUB socket or a UDP port cannot be shared
+that way without splitting a sender's stream, so those drivers run only in process 0.
+
+The supervisor forwards SIGTERM/SIGINT (each child drains: what it acknowledged is committed or
+spooled) and restarts a child that dies, so one crash does not take a port's share away.
+"""
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Drivers whose receiver is an HTTP server: one request or connection is handled entirely by
+# the process that accepted it, so any number of processes can share the port.
+SHARED_KINDS = frozenset({"http", "plugin", "splunk", "journal"})
+RESTART_DELAY_S = 1.0
+
+
+def child_writer_name(base: str, index: int) -> str:
+    """Process 0 keeps the base name, so a single-process installation keeps its spool."""
+    return base if index == 0 else f"{base}-{index}"
+
+
+def serves(kind: str, bind_port: int | None, index: int) -> bool:
+    """Does ingest process `index` run a driver of this kind? Port 0 cannot be shared."""
+    return index == 0 or (kind in SHARED_KINDS and bind_port not in (None, 0))
+
+
+class Supervisor:
+    def __init__(self, count: int, base_name: str, extra_args: list[str]):
+        self.count = count
+        self.base_name = base_name
+        self.extra_args = extra_args
+        self.children: dict[int, subprocess.Popen] = {}
+        self.stopping = False
+
+    def command(self, index: int) -> list[str]:
+        manage = Path(__file__).resolve().parents[1] / "manage.py"
+        return [sys.executable, str(manage), "ingest", "--process", f"{index}/{self.count}", *self.extra_args]
+
+    def start(self, index: int) -> None:
+        self.children[index] = subprocess.Popen(self.command(index))
+        log.info("ingest process %d/%d started (pid %d)", index, self.count, self.children[index].pid)
+
+    def stop(self, signum=signal.SIGTERM, _frame=None) -> None:
+        self.stopping = True
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self.stop)
+        for index in range(self.count):
+            self.start(index)
+        while True:
+            for index, child in list(self.children.items()):
+                code = child.poll()
+                if code is None:
+                    continue
+                if self.stopping:
+                    del self.children[index]
+                    continue
+                log.error("ingest process %d exited with %s; restarting it", index, code)
+                time.sleep(RESTART_DELAY_S)
+                if not self.stopping:
+                    self.start(index)
+            if self.stopping and not self.children:
+                return 0
+            time.sleep(0.2)
