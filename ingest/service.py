@@ -74,7 +74,9 @@ def load_config():
 
 
 class IngestService:
-    def __init__(self, only_driver_ids: set[int] | None = None, process_index: int = 0, process_count: int = 1):
+    def __init__(
+        self, only_driver_ids: set[int] | None = None, process_index: int = 0, process_count: int = 1
+    ):
         self.name = child_writer_name(writer_name(), process_index)
         self.only = only_driver_ids
         self.process_index = process_index
@@ -197,7 +199,8 @@ class IngestService:
         if self.only is not None:
             wanted = {k: v for k, v in wanted.items() if k in self.only}
         if self.process_count > 1:
-            wanted = {k: v for k, v in wanted.items() if serves(v.kind, bind_port(v.bind), self.process_index)}
+            index = self.process_index
+            wanted = {k: v for k, v in wanted.items() if serves(v.kind, bind_port(v.bind), index)}
         self.prepare.tenant_labels.update(wanted.values())
         for driver_id, receiver in list(self.receivers.items()):
             if wanted.get(driver_id) != receiver.driver:

@@ -10,6 +10,7 @@ import os
 import signal
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 import redis
@@ -64,23 +65,26 @@ def two_processes(actors, clean_logs, tmp_path):
     zmq_driver, _ = make_driver("zmq", f"tcp://127.0.0.1:{free_port()}", tenant=actors.tenant_a)
     proc = IngestProcess(tmp_path, writer=WRITER, args=("--processes", "2"))
     proc.start(wait_for_drivers=[http.id, zmq_driver.id])
-    wait_for(lambda: str(http.id) in (stats_of(f"{WRITER}-1") or {}).get("drivers", {}), "process 1's http driver")
+    wait_for(
+        lambda: str(http.id) in (stats_of(f"{WRITER}-1") or {}).get("drivers", {}), "process 1's http driver"
+    )
     yield proc, f"http://127.0.0.1:{http_port}/api/v1/push", token, zmq_driver
     proc.stop()
 
 
 def test_it_spreads_http_connections_over_both_processes_and_stores_each_line_once(two_processes):
-    proc, url, token, _ = two_processes
+    _, url, token, _ = two_processes
     # One connection per request: 24 connections all hashed onto one process has odds 2^-23.
     for request in range(24):
-        push(url, token, [{"line": f"r{request} n{n}", "container_name": f"c{request % 3}"} for n in range(50)])
+        lines = [{"line": f"r{request} n{n}", "container_name": f"c{request % 3}"} for n in range(50)]
+        push(url, token, lines)
     rows = log_rows()
     assert sorted(r["line"] for r in rows) == sorted(f"r{q} n{n}" for q in range(24) for n in range(50))
     assert ledger_writers() == {WRITER, f"{WRITER}-1"}
 
 
 def test_it_runs_zmq_in_the_first_process_only(two_processes):
-    proc, _, _, zmq_driver = two_processes
+    _, _, _, zmq_driver = two_processes
     assert str(zmq_driver.id) not in stats_of(f"{WRITER}-1")["drivers"]
     context = zmq.Context.instance()
     pub = context.socket(zmq.PUB)
@@ -111,4 +115,6 @@ def test_it_restarts_a_child_that_dies_and_stops_all_on_sigterm(two_processes):
     children = [stats_of(WRITER)["pid"], stats_of(f"{WRITER}-1")["pid"]]
     assert proc.stop() == 0
     for pid in children:
-        assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        )

@@ -3,9 +3,8 @@ import asyncio
 import gc
 import logging
 
-from django.core.management.base import BaseCommand, CommandError
-
 from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from ingest.processes import Supervisor
 from ingest.service import IngestService, writer_name
