@@ -30,7 +30,7 @@ PUSH_PATHS = ("/api/v1/push", "/push")
 # under this; one waiting for the rest of a body never will, and must not hold the exit past a
 # container runtime's stop grace period (10 s by default). Its sender got no answer and retries.
 SHUTDOWN_GRACE_S = 5.0
-_STRING_FIELDS = ("container_id", "container_name", "image", "host", "service", "tenant")
+_METADATA_FIELDS = ("container_id", "container_name", "image", "host", "service")
 
 
 class BadRecord(ValueError):
@@ -120,11 +120,20 @@ def record_from_object(number: int, obj, driver, now_ns: int) -> Record:
     line = get("line")
     if type(line) is not str:
         raise BadRecord(number, "'line' is required and must be a string")
-    container_id = _string(number, get, "container_id")
-    container_name = _string(number, get, "container_name")
-    image = _string(number, get, "image")
-    host = _string(number, get, "host")
-    service = _string(number, get, "service")
+    container_id = get("container_id")
+    container_name = get("container_name")
+    image = get("image")
+    host = get("host")
+    service = get("service")
+    if not (
+        (container_id is None or type(container_id) is str)
+        and (container_name is None or type(container_name) is str)
+        and (image is None or type(image) is str)
+        and (host is None or type(host) is str)
+        and (service is None or type(service) is str)
+    ):
+        for key in _METADATA_FIELDS:
+            _string(number, get, key)  # raises for the first field that is not a string
     tenant = get("tenant")
     if driver.tenant is not None:
         if tenant is not None and tenant != driver.tenant:
@@ -148,11 +157,11 @@ def record_from_object(number: int, obj, driver, now_ns: int) -> Record:
         _timestamp(number, obj) if "ts" in obj or "ts_ns" in obj else None,
         now_ns,
         tenant,
-        service,
-        container_id,
-        container_name,
-        image,
-        host,
+        service or "",
+        container_id or "",
+        container_name or "",
+        image or "",
+        host or "",
         stream,
         None if level is None else _level(number, level),
         None if attrs is None else _mapping(number, obj, "attrs", strings_only=False),
