@@ -55,6 +55,9 @@ class Batch:
     metas: list[ContainerMeta]
     rows: list[tuple]
     keys: list[tuple[int, str]] = field(default_factory=list)
+    # The batch's identity in the ledger (log_batches.spool_ref), fixed before its first commit
+    # attempt and spooled with it: a COMMIT whose answer was lost is then not stored again.
+    ref: str | None = None
 
 
 def _cut_utf8(data: bytes, limit: int) -> bytes:

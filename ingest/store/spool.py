@@ -2,10 +2,11 @@
 
 Append-only segment files of frames: [u32 length][u32 crc32][msgpack payload]. A batch is
 acknowledged to senders only after its frame is fsynced. Replay applies frames in order and
-records each frame's reference (segment:offset) in the same transaction as its rows
-(log_batches.spool_ref), so a crash during replay never stores a frame twice. A torn frame at
-the end of a segment (crash while appending) was never acknowledged and is discarded.
-Details and the failure analysis: docs/spool.md.
+records each frame's reference (the batch's ref, given before its first commit attempt, or
+segment:offset for older frames) in the same transaction as its rows (log_batches.spool_ref),
+so neither a crash during replay nor a first COMMIT whose answer was lost stores a batch twice.
+A torn frame at the end of a segment (crash while appending) was never acknowledged and is
+discarded. Details and the failure analysis: docs/write-path.md.
 """
 
 import logging
@@ -31,15 +32,16 @@ def pack_batch(batch: Batch) -> bytes:
         [m.tenant, m.container_id, m.service, m.name, m.image, m.host, m.labels_json, m.driver_id]
         for m in batch.metas
     ]
-    return msgpack.packb([metas, batch.rows, batch.keys], use_bin_type=True)
+    return msgpack.packb([metas, batch.rows, batch.keys, batch.ref], use_bin_type=True)
 
 
 def unpack_batch(payload: bytes) -> Batch:
-    # Frames written before de-duplication keys existed have two elements.
-    metas, rows, *keys = msgpack.unpackb(payload, raw=False, use_list=True)
-    return Batch(
-        [ContainerMeta(*m) for m in metas], [tuple(r) for r in rows], [tuple(k) for k in (keys or [[]])[0]]
-    )
+    # Frames written before de-duplication keys (two elements) or batch refs (three) existed
+    # are read as they were written.
+    metas, rows, *rest = msgpack.unpackb(payload, raw=False, use_list=True)
+    keys = rest[0] if rest else []
+    ref = rest[1] if len(rest) > 1 else None
+    return Batch([ContainerMeta(*m) for m in metas], [tuple(r) for r in rows], [tuple(k) for k in keys], ref)
 
 
 class Spool:
@@ -115,7 +117,8 @@ class Spool:
         for segment in self.segments():
             try:
                 for offset, payload in _frames(segment):
-                    apply(_unpack(segment, offset, payload), f"{segment.name}:{offset}")
+                    batch = _unpack(segment, offset, payload)
+                    apply(batch, batch.ref or f"{segment.name}:{offset}")
                     applied += 1
             except CorruptSegment as e:
                 # Acknowledged batches follow the damage: keep the file for recovery rather than
@@ -130,6 +133,12 @@ class Spool:
 
 class CorruptSegment(Exception):
     pass
+
+
+def batches_in(segment: Path) -> Iterator[Batch]:
+    """The good batches of one segment file, in order (raises CorruptSegment on damage)."""
+    for offset, payload in _frames(segment):
+        yield _unpack(segment, offset, payload)
 
 
 def _unpack(segment: Path, offset: int, payload: bytes) -> Batch:

@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
@@ -109,6 +110,8 @@ class BatchWriter:
     # --- one batch ---------------------------------------------------------------------------
     def consume_batch(self, batch: Batch, start: int, end: int) -> None:
         committed = None
+        if batch.ref is None:
+            batch.ref = f"{self.name}:{uuid.uuid4().hex}"
         if not self.spool.has_pending() or self._replay_if_possible():
             committed = self._try_commit(batch)
         if committed is None:
@@ -134,12 +137,12 @@ class BatchWriter:
         except Exception:
             log.exception("fan-out failed after commit (rows are stored)")
 
-    def _try_commit(self, batch: Batch, spool_ref: str | None = None) -> CommittedBatch | None:
+    def _try_commit(self, batch: Batch) -> CommittedBatch | None:
         conn = self._connection()
         if conn is None:
             return None
         try:
-            return self._commit_recreating_days(conn, batch, spool_ref)
+            return self._commit_recreating_days(conn, batch, batch.ref, first_attempt=True)
         except psycopg.OperationalError as e:
             log.warning("database unavailable (%s); spooling", e)
             self._drop_connection()
@@ -155,23 +158,29 @@ class BatchWriter:
         Spool(self.spool.directory / "quarantine", self.name).append(batch)
         self.pipeline.counters.quarantined += len(batch.rows)
 
-    def _commit_recreating_days(self, conn, batch: Batch, spool_ref: str | None) -> CommittedBatch:
+    def _commit_recreating_days(
+        self, conn, batch: Batch, spool_ref: str | None, first_attempt: bool = False
+    ) -> CommittedBatch:
         try:
-            return self._commit(conn, batch, spool_ref)
+            return self._commit(conn, batch, spool_ref, first_attempt)
         except psycopg.errors.CheckViolation:
             # `logs` has no CHECK but its partition bounds: a late line for a day that
             # retention dropped after this writer cached it. Forget the cache so the day is
             # created again (ingest/store/day_drop.py), and retry once.
             self._days.clear()
             self._keys.forget()
-            return self._commit(conn, batch, spool_ref)
+            return self._commit(conn, batch, spool_ref, first_attempt)
 
-    def _commit(self, conn: psycopg.Connection, batch: Batch, spool_ref: str | None) -> CommittedBatch:
+    def _commit(
+        self, conn: psycopg.Connection, batch: Batch, spool_ref: str | None, first_attempt: bool = False
+    ) -> CommittedBatch:
         try:
             with conn.cursor() as cur:
                 self._ensure_partitions(conn, min(r[1] for r in batch.rows), max(r[1] for r in batch.rows))
                 with conn.transaction():
-                    if spool_ref is not None:
+                    # A batch seen before (spooled after a failed or unanswered COMMIT) may be
+                    # stored already; its first attempt cannot be.
+                    if spool_ref is not None and not first_attempt:
                         cur.execute("SELECT 1 FROM log_batches WHERE spool_ref = %s", (spool_ref,))
                         if cur.fetchone():
                             return CommittedBatch(batch, [], 0)  # replayed before a crash; keep once
