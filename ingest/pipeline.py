@@ -50,10 +50,14 @@ class Counters:
 
 
 class Pipeline:
-    def __init__(self, queue_limit: int, batch_lines: int, batch_wait_s: float, prepare=None):
+    def __init__(
+        self, queue_limit: int, batch_lines: int, batch_wait_s: float, prepare=None, batch_bytes: int = 0
+    ):
         self.prepare = prepare
         self.queue_limit = queue_limit
         self.batch_lines = batch_lines
+        # 0: no cap. Lines may be 256 KiB each: 5,000 of them would be a 1.3 GB COPY in memory.
+        self.batch_bytes = batch_bytes
         self.batch_wait_s = batch_wait_s
         self.counters = Counters()
         self._lock = threading.Lock()
@@ -100,7 +104,9 @@ class Pipeline:
             if self._closed:
                 raise Overloaded("ingest is shutting down")
             waiting = len(self._records) + (self.prepare.held if self.prepare is not None else 0)
-            if waiting + len(records) > self.queue_limit:
+            # A submit larger than the whole queue is taken when the queue is empty: refusing it
+            # would make its sender retry the same body forever.
+            if waiting and waiting + len(records) > self.queue_limit:
                 raise Overloaded(f"ingest queue is full ({waiting} lines waiting)")
             if self.prepare is None:
                 start = self._next_seq
@@ -170,13 +176,25 @@ class Pipeline:
                     return [], self._taken_seq
                 wait = (self._first_at + self.batch_wait_s - now) if n else deadline - now
                 self._wake.wait(max(wait, 0.001))
-            batch = self._records[: self.batch_lines]
-            del self._records[: self.batch_lines]
+            size = self._batch_size()
+            batch = self._records[:size]
+            del self._records[:size]
             if self._records:
                 self._first_at = time.monotonic()
             start = self._taken_seq
             self._taken_seq += len(batch)
             return batch, start
+
+    def _batch_size(self) -> int:
+        """Lines in the next batch: batch_lines, fewer if they would pass batch_bytes (at least 1)."""
+        size = min(len(self._records), self.batch_lines)
+        if self.batch_bytes:
+            total = 0
+            for i, record in enumerate(self._records[:size]):
+                total += len(record.line)
+                if total > self.batch_bytes:
+                    return max(i, 1)
+        return size
 
     def finished(self, start: int, end: int, error: str | None = None) -> None:
         """The writer reports records [start, end) durable (error=None) or lost."""

@@ -87,6 +87,7 @@ class IngestService:
             batch_lines=settings.LOGSITE_BATCH_LINES,
             batch_wait_s=settings.LOGSITE_BATCH_WAIT_MS / 1000,
             prepare=self.prepare,
+            batch_bytes=settings.LOGSITE_BATCH_BYTES,
         )
         self.rates = RateCounter()
         spool_dir = Path(settings.LOGSITE_SPOOL_DIR) / self.name

@@ -131,6 +131,8 @@ LOGSITE_SPOOL_DIR = Path(env_str("LOGSITE_SPOOL_DIR", str(LOGSITE_DATA_DIR / "sp
 LOGSITE_MAX_LINE_BYTES = env_int("LOGSITE_MAX_LINE_BYTES", 256 * 1024, minimum=1024)
 LOGSITE_BATCH_LINES = env_int("LOGSITE_BATCH_LINES", 5000, minimum=1, maximum=60000)
 LOGSITE_BATCH_WAIT_MS = env_int("LOGSITE_BATCH_WAIT_MS", 50, minimum=1)
+# A batch also ends before its line count once its lines reach this many bytes.
+LOGSITE_BATCH_BYTES = env_int("LOGSITE_BATCH_BYTES", 32 * 1024 * 1024, minimum=1024 * 1024)
 # Bounded so that an unackable flood (zmq, UDP) is counted as dropped instead of eating memory.
 LOGSITE_QUEUE_LINES = env_int("LOGSITE_QUEUE_LINES", 500_000, minimum=1000)
 LOGSITE_MAX_BODY_BYTES = env_int("LOGSITE_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)

@@ -153,3 +153,24 @@ def test_it_hands_out_a_partial_batch_after_the_batch_wait():
     [(batch, start)] = got
     assert [r.line for r in batch] == ["lonely"]
     assert start == 0
+
+
+async def test_it_takes_a_submit_larger_than_the_queue_when_the_queue_is_empty():
+    pipeline = Pipeline(queue_limit=10, batch_lines=100, batch_wait_s=0.001)
+    submit = asyncio.ensure_future(pipeline.submit(records(25)))
+    await settle()
+    batch, start = await asyncio.to_thread(take, pipeline)
+    assert len(batch) == 25
+    # While lines wait, a submit that does not fit is refused (the sender retries later).
+    pipeline.offer_many(records(5, "o"))
+    with pytest.raises(Overloaded):
+        await pipeline.submit(records(6))
+    pipeline.finished(start, start + len(batch))
+    await asyncio.wait_for(submit, WAIT_S)
+
+
+def test_it_ends_a_batch_early_at_the_byte_cap_but_never_empty():
+    pipeline = Pipeline(queue_limit=100, batch_lines=50, batch_wait_s=0.001, batch_bytes=1000)
+    pipeline.offer_many([Record(line=b"x" * 300) for _ in range(10)] + [Record(line=b"y" * 5000)])
+    sizes = [len(take(pipeline)[0]) for _ in range(5)]
+    assert sizes == [3, 3, 3, 1, 1]  # the 5,000-byte line alone, not refused
