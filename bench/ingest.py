@@ -9,7 +9,7 @@
         ingest's zmq driver; committed rows from the batch ledger, drops from the ingest stats
         in Redis (logsite:ingest:<writer>);
     (d) raw pyzmq receive rate of the same messages: a receiver process that only drains
-        recv_multipart(NOBLOCK): the transport's ceiling.
+        whole messages with ingest's own receive call (recv_frames): the transport's ceiling.
 Goals: b/a >= 0.5 and c/d >= 0.8.
 
     python -m bench.ingest                 # 300k lines per path

@@ -15,7 +15,7 @@ import zmq
 from bench import workload
 
 # Same receive queue as the zmq driver's default, so the raw rate is measured like for like.
-from ingest.receivers.zmq import DEFAULT_RCVHWM
+from ingest.receivers.zmq import DEFAULT_RCVHWM, recv_frames
 
 
 def http_sender(host: str, port: int, token: str, lines: int, per_body: int, conns: int, go, out) -> None:
@@ -77,7 +77,9 @@ def zmq_sender(endpoint: str, lines: int, go, out) -> None:
 
 
 def raw_zmq_receiver(endpoint: str, lines: int, out) -> None:
-    """Only recv_multipart(NOBLOCK) draining: the ceiling any zmq receiver can reach."""
+    """Only draining whole messages (NOBLOCK), with the same receive call as ingest's zmq
+    receiver (ingest.receivers.zmq.recv_frames): the ceiling any zmq receiver can reach."""
+
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.RCVHWM, DEFAULT_RCVHWM)
@@ -89,7 +91,6 @@ def raw_zmq_receiver(endpoint: str, lines: int, out) -> None:
     received = 0
     first = last = 0.0
     cpu_start = time.process_time()
-    recv = sock.recv_multipart
     idle_since = None
     while received < lines:
         if not poller.poll(100):
@@ -100,7 +101,7 @@ def raw_zmq_receiver(endpoint: str, lines: int, out) -> None:
         idle_since = None
         while True:
             try:
-                recv(zmq.NOBLOCK)
+                recv_frames(sock)
             except zmq.Again:
                 break
             received += 1
