@@ -53,6 +53,7 @@ def prepare(args, text_file: Path) -> str:
     signature = f"lines={args.lines} containers={args.containers} days={args.days}"
     if args.reuse and text_file.exists() and loaded_signature(url) == signature:
         print(f"reusing {args.db} ({signature})", file=sys.stderr)
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, check=True)
     else:
         psql(maint, f'DROP DATABASE IF EXISTS "{args.db}"')
         psql(maint, f'CREATE DATABASE "{args.db}"')

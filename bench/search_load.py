@@ -158,5 +158,11 @@ def seal(conninfo: str, work_mem: str) -> list[dict]:
             result = seal_day(conn, day, work_mem)
             print(f"  sealed {result}", file=sys.stderr, flush=True)
             done.append(result)
+        from ingest.store.bucket_counts import days_missing, store_buckets
+        from ingest.store.partitions import partition_name
+
+        with conn.cursor() as cur:
+            for day in days_missing(cur):
+                store_buckets(conn, day, partition_name(day))
         conn.execute("ANALYZE containers")
     return done

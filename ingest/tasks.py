@@ -16,7 +16,7 @@ from ingest.retention import containers, ledger
 from ingest.retention.apply import run_retention
 from ingest.retention.load import load_rules
 from ingest.retention.plan import decide
-from ingest.store import partitions, sealing
+from ingest.store import bucket_counts, partitions, sealing
 
 
 def _today() -> date:
@@ -64,7 +64,11 @@ def seal_partitions(self) -> dict:
             done = sealing.seal_day(conn, day, settings.LOGSITE_SEAL_WORK_MEM)
             if done is not None:
                 sealed.append(done)
-        return {"sealed": sealed, "skipped": skipped}
+        with conn.cursor() as cur:
+            missing = bucket_counts.days_missing(cur)
+        for day in missing:
+            bucket_counts.store_buckets(conn, day, partitions.partition_name(day))
+        return {"sealed": sealed, "skipped": skipped, "rolled_up": [d.isoformat() for d in missing]}
 
     return run_job("seal_partitions", self.request.id, job)
 

@@ -1,19 +1,25 @@
-"""Runs a query against the store: containers first, then `logs` one day partition at a time.
+"""Runs a query against the store: containers first, then `logs` one time window at a time.
 
-Walking days newest first and stopping once the page is full is what keeps a common term
+Walking windows newest first and stopping once the page is full is what keeps a common term
 cheap (DESIGN.md: fetching all 100k hits of a common term costs ~300 ms; the first 100 of
-the newest day cost a few ms), and each day's query prunes to that day's partitions.
+the newest seconds cost a few ms), while a rare term gets few, large windows that each use
+the sealed days' trigram indexes (search/walk.py). Each window's query prunes to the day
+partitions it overlaps, and the container keys prune the hash partitions inside them.
+Histograms of container-only queries read sealed days from their rollup
+(ingest/store/bucket_counts.py).
 """
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
-from django.db import connection
-from psycopg import sql
-
 from ingest.store.schema import STREAM_NAMES
+from search import walk
+from search.histogram import BUCKETS, count_buckets
 from search.querylang import Node, parse
-from search.querylang.sql import build_search_sql, build_where, container_sql, new_params
+from search.querylang.nodes import And, TimeBound
+from search.querylang.sql import build_search_sql, container_sql
+from search.querylang.values import resolve_time
+from search.session import search_cursor
 
 DEFAULT_LIMIT = 100
 
@@ -34,9 +40,26 @@ def matching_ckeys(cur, node: Node, tenants: list[str]) -> list[int]:
     return [row[0] for row in cur.fetchall()]
 
 
-def partition_days(cur, newest_first: bool) -> list[datetime]:
-    cur.execute("SELECT day FROM log_partitions ORDER BY day " + ("DESC" if newest_first else "ASC"))
-    return [datetime.combine(row[0], time(), UTC) for row in cur.fetchall()]
+def stored_span(cur) -> tuple[datetime, datetime] | None:
+    """[first day's start, last day's end) of the day partitions, None when there are none."""
+    cur.execute("SELECT min(day), max(day) FROM log_partitions")
+    first, last = cur.fetchone()
+    if first is None:
+        return None
+    return datetime.combine(first, time(), UTC), datetime.combine(last, time(), UTC) + timedelta(days=1)
+
+
+def time_bounds(node: Node, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """The since:/until: bounds every match lies within (top-level terms only)."""
+    lo = hi = None
+    for term in node.terms if isinstance(node, And) else (node,):
+        if isinstance(term, TimeBound):
+            at = resolve_time(term.at, now)
+            if term.edge == "since":
+                lo = at if lo is None else max(lo, at)
+            else:
+                hi = at if hi is None else min(hi, at)
+    return lo, hi
 
 
 def container_meta(cur, ckeys: list[int]) -> dict[int, dict]:
@@ -89,15 +112,22 @@ def search_page(
     node = parse(query) if isinstance(query, str) else query
     now = now or datetime.now(UTC)
     rows: list[dict] = []
-    with connection.cursor() as cur:
+    with search_cursor() as cur:
         ckeys = matching_ckeys(cur, node, tenants)
-        if not ckeys:
+        span = stored_span(cur) if ckeys else None
+        if span is None:
             return Page([], None)
-        for day in partition_days(cur, newest_first):
-            if before is not None and (
-                day > before[0] if newest_first else day + timedelta(days=1) <= before[0]
-            ):
-                continue
+        lo, hi = span
+        since, until = time_bounds(node, now)
+        lo, hi = max(lo, since or lo), min(hi, until or hi)
+        if before is not None:
+            if newest_first:
+                hi = min(hi, before[0] + timedelta(microseconds=1))
+            else:
+                lo = max(lo, before[0])
+        steps = walk.windows(lo, hi, newest_first, now if newest_first and before is None else None)
+        window = next(steps, None)
+        while window is not None:
             sql_text, params = build_search_sql(
                 node,
                 tenants,
@@ -106,25 +136,17 @@ def search_page(
                 before=before,
                 newest_first=newest_first,
                 now=now,
-                window=(day, day + timedelta(days=1)),
+                window=window,
             )
             cur.execute(sql_text, params)
             rows += [row_dict(r) for r in cur.fetchall()]
-            if len(rows) >= limit:
-                break
+            try:
+                window = steps.send((len(rows), limit - len(rows)))
+            except StopIteration:
+                window = None
         meta = container_meta(cur, sorted({r["ckey"] for r in rows}))
     next_before = (rows[-1]["ts"], rows[-1]["id"]) if len(rows) >= limit else None
     return Page(rows, next_before, meta)
-
-
-BUCKETS = {
-    "1m": "1 minute",
-    "5m": "5 minutes",
-    "15m": "15 minutes",
-    "1h": "1 hour",
-    "6h": "6 hours",
-    "1d": "1 day",
-}
 
 
 def histogram(
@@ -134,24 +156,18 @@ def histogram(
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
     node = parse(query) if isinstance(query, str) else query
-    with connection.cursor() as cur:
+    with search_cursor() as cur:
         ckeys = matching_ckeys(cur, node, tenants)
         if not ckeys:
             return []
-        p = new_params()
-        where = build_where(node, tenants, ckeys, p, now=now or datetime.now(UTC))
-        stmt = sql.SQL(
-            "SELECT date_bin({}::interval, l.ts, TIMESTAMPTZ '2000-01-01') AS bucket, count(*) "
-            "FROM logs l WHERE {} GROUP BY 1 ORDER BY 1"
-        ).format(p(BUCKETS[bucket]), where)
-        cur.execute(stmt, p.values)
-        return [{"bucket": b, "count": n} for b, n in cur.fetchall()]
+        counts = count_buckets(cur, node, tenants, ckeys, bucket, now or datetime.now(UTC))
+    return [{"bucket": b, "count": n} for b, n in sorted(counts.items())]
 
 
 def context(tenants: list[str], ckey: int, row_id: int, before: int = 20, after: int = 20) -> dict:
     """Lines around one row of one container, in (ts, id) order."""
     columns = "ckey, id, ts, ts_ns, stream, level, flags, line, attrs"
-    with connection.cursor() as cur:
+    with search_cursor() as cur:
         cur.execute("SELECT tenant FROM containers WHERE id = %s", (ckey,))
         found = cur.fetchone()
         if found is None or found[0] not in tenants:

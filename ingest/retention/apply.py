@@ -7,7 +7,7 @@ from datetime import date
 
 from ingest.retention.plan import decide, past_days
 from ingest.retention.rules import Rules
-from ingest.store import day_counts
+from ingest.store import bucket_counts, day_counts
 from ingest.store.day_drop import drop_day_if
 from ingest.store.row_delete import delete_rows
 
@@ -39,13 +39,17 @@ def _act_on_day(conn, rules: Rules, day: date, table: str, state: str, max_ts_ag
     if action.action == "drop":
         _note(summary, day, drop_day_if(conn, day, _all_removable(rules, day)))
     elif action.action == "delete":
+        with conn.cursor() as cur:
+            # Histograms must not count the deleted rows from the rollup meanwhile.
+            bucket_counts.forget_day(cur, day)
         summary["deleted_rows"][day.isoformat()] = delete_rows(conn, table, sorted(action.remove))
         summary["containers_removed"] += len(action.remove)
         with conn.cursor() as cur:
             cur.execute("SELECT sealed_at IS NOT NULL FROM log_partitions WHERE day = %s", (day,))
             row = cur.fetchone()
-            if row and row[0]:  # the storage page reads sealed days' counts from the table
+            if row and row[0]:  # the storage page and histograms read sealed days' counts from tables
                 day_counts.store_counts(cur, day, table)
+                bucket_counts.store_buckets(conn, day, table)
 
 
 def _all_removable(rules: Rules, day: date) -> Callable[[set[int]], bool]:

@@ -23,7 +23,7 @@ from datetime import date, timedelta
 
 from psycopg import sql
 
-from ingest.store import day_counts
+from ingest.store import bucket_counts, day_counts
 from ingest.store.partitions import partition_name, relation_state
 from ingest.store.presence import present_ckeys
 
@@ -41,6 +41,7 @@ def drop_day_if(conn, day: date, removable: Callable[[set[int]], bool]) -> str:
             if state is None:
                 cur.execute("DELETE FROM log_partitions WHERE name = %s", (name,))
                 day_counts.forget_day(cur, day)
+                bucket_counts.forget_day(cur, day)
                 return "absent"
             cur.execute("SELECT sealed_at FROM log_partitions WHERE name = %s", (name,))
             row = cur.fetchone()
@@ -63,6 +64,7 @@ def drop_day_if(conn, day: date, removable: Callable[[set[int]], bool]) -> str:
                 return "kept"
             cur.execute(sql.SQL("DROP TABLE {} CASCADE").format(sql.Identifier(name)))
             day_counts.forget_day(cur, day)
+            bucket_counts.forget_day(cur, day)
             return "dropped"
         finally:
             cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))

@@ -6,6 +6,7 @@ regex search on it fast. CREATE INDEX CONCURRENTLY takes only SHARE UPDATE EXCLU
 leaf, so late lines for the day (and the writer's whole batch with them) never wait for the
 build. VACUUM (FREEZE, ANALYZE) sets the visibility map (index-only counts) and freezes the
 rows now, while they are in cache, instead of in a later anti-wraparound pass over old data.
+Histograms then read the day from a 5-minute rollup (ingest/store/bucket_counts.py).
 The index keeps GIN's fastupdate (the default): a late line with many distinct trigrams costs
 ~10x more when inserted straight into the index, while the pending list it waits in costs a
 search of the day little (measured: docs/decisions/0002-retention.md).
@@ -18,7 +19,7 @@ from datetime import date, timedelta
 
 from psycopg import sql
 
-from ingest.store import day_counts
+from ingest.store import bucket_counts, day_counts
 from ingest.store.partitions import leaf_names, partition_name, relation_state
 
 
@@ -55,6 +56,7 @@ def seal_day(conn, day: date, maintenance_work_mem: str | None = None) -> dict |
         # that read the whole day.
         cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
         rows = day_counts.store_counts(cur, day, name)
+        bucket_counts.store_buckets(conn, day, name)
         cur.execute("UPDATE log_partitions SET sealed_at = now() WHERE name = %s", (name,))
     return {
         "day": day.isoformat(),

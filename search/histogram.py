@@ -1,0 +1,92 @@
+"""Counts of matching lines per time bucket.
+
+A query that only names containers (or nothing) counts the same rows every time, so sealed
+days answer it from their 5-minute rollup (ingest/store/bucket_counts.py) plus the few lines
+that arrived after the rollup was built; days without a rollup (the hot day) and every query
+with line filters are counted from `logs`.
+"""
+
+from collections import Counter
+from datetime import UTC, datetime, time, timedelta
+
+from psycopg import sql
+
+from ingest.store.bucket_counts import ORIGIN
+from search.querylang import Node
+from search.querylang.nodes import is_container_level
+from search.querylang.sql import build_where, new_params
+
+BUCKETS = {
+    "1m": "1 minute",
+    "5m": "5 minutes",
+    "15m": "15 minutes",
+    "1h": "1 hour",
+    "6h": "6 hours",
+    "1d": "1 day",
+}
+# Multiples of the rollup's 5 minutes, with its origin: they sum from it exactly.
+ROLLUP_BUCKETS = {"5m", "15m", "1h", "6h", "1d"}
+
+_TENANT_KEYS = (
+    "ARRAY(SELECT c.id FROM containers c WHERE c.id = ANY({}::bigint[]) AND c.tenant = ANY({}::text[]))"
+)
+
+
+def count_buckets(
+    cur, node: Node, tenants: list[str], ckeys: list[int], bucket: str, now: datetime
+) -> Counter:
+    counts: Counter = Counter()
+    rolled = rolled_days(cur) if bucket in ROLLUP_BUCKETS and is_container_level(node) else {}
+    if not rolled:
+        _count_logs(cur, counts, node, tenants, ckeys, bucket, now)
+        return counts
+    _count_rollup(cur, counts, list(rolled), tenants, ckeys, bucket)
+    cur.execute("SELECT day FROM log_partitions ORDER BY day")
+    for (day,) in cur.fetchall():
+        start = datetime.combine(day, time(), UTC)
+        # A rolled-up day adds only its lines newer than the rollup; other days count all.
+        _count_logs(
+            cur,
+            counts,
+            node,
+            tenants,
+            ckeys,
+            bucket,
+            now,
+            (start, start + timedelta(days=1)),
+            rolled.get(day),
+        )
+    return counts
+
+
+def rolled_days(cur) -> dict:
+    """day -> max_id of the days that have a rollup and still exist."""
+    cur.execute("SELECT b.day, b.max_id FROM log_bucket_days b JOIN log_partitions p ON p.day = b.day")
+    return dict(cur.fetchall())
+
+
+def _count_rollup(
+    cur, counts: Counter, days: list, tenants: list[str], ckeys: list[int], bucket: str
+) -> None:
+    p = new_params()
+    keys = p([int(k) for k in ckeys])
+    stmt = sql.SQL(
+        "SELECT date_bin({}::interval, b.bucket, {}::timestamptz), sum(b.rows)::bigint "
+        "FROM log_bucket_counts b WHERE b.day = ANY({}::date[]) AND b.ckey = ANY({}::bigint[]) "
+        "AND b.ckey = ANY(" + _TENANT_KEYS + ") GROUP BY 1"
+    ).format(p(BUCKETS[bucket]), p(ORIGIN), p(days), keys, keys, p(list(tenants)))
+    cur.execute(stmt, p.values)
+    counts.update(dict(cur.fetchall()))
+
+
+def _count_logs(cur, counts, node, tenants, ckeys, bucket, now, window=None, after_id=None) -> None:
+    p = new_params()
+    where = build_where(node, tenants, ckeys, p, now=now, window=window)
+    if after_id is not None:
+        where = sql.SQL("{} AND l.id > {}").format(where, p(after_id))
+    stmt = sql.SQL(
+        "SELECT date_bin({}::interval, l.ts, {}::timestamptz) AS bucket, count(*) "
+        "FROM logs l WHERE {} GROUP BY 1"
+    ).format(p(BUCKETS[bucket]), p(ORIGIN), where)
+    cur.execute(stmt, p.values)
+    counts.update(dict(cur.fetchall()))

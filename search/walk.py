@@ -1,0 +1,47 @@
+"""Time windows for reading a search newest first (or oldest first) and stopping at a page.
+
+A common term has its first 100 hits in the newest seconds of data; reading a whole day of
+hits to sort them costs hundreds of ms (100k+ rows). A rare term has none there; reading it
+window by window of fixed size would cost one trigram index scan per window. So the windows
+grow: by GROW_EMPTY while nothing matched, else to what the rate seen so far says the rest of
+the page needs (with room to spare, at most GROW_MAX times the last). The windows tile the
+range without overlap, so each row is read at most once and the pages come out in order.
+"""
+
+from datetime import datetime, timedelta
+
+FIRST = timedelta(seconds=10)
+GROW_EMPTY = 16
+GROW_MAX = 64
+SPARE = 1.5
+
+
+def next_width(width: timedelta, covered: timedelta, found: int, need: int) -> timedelta:
+    if found == 0:
+        return width * GROW_EMPTY
+    wanted = covered * (need / found) * SPARE
+    return min(max(wanted, width * 2), width * GROW_MAX)
+
+
+def windows(lo: datetime, hi: datetime, newest_first: bool, now: datetime | None = None):
+    """Yields [start, end) windows tiling [lo, hi); send() each (rows found so far, rows still
+    needed). Newest first with `now`, the first window runs from `now - FIRST` to `hi`, so the
+    (empty) days ahead and lines stamped in the future cost one window, not a walk."""
+    width, covered = FIRST, timedelta(0)
+    first = newest_first and now is not None and lo < now < hi
+    while lo < hi:
+        if newest_first:
+            start = max(lo, (now if first else hi) - width)
+            covered += (now if first else hi) - start
+            end, hi, first = hi, start, False
+        else:
+            start, end = lo, min(hi, lo + width)
+            covered += end - start
+            lo = end
+        reply = yield start, end
+        if reply is None:
+            return
+        found, need = reply
+        if need <= 0:
+            return
+        width = next_width(width, covered, found, need)

@@ -1,0 +1,61 @@
+"""The windows a search walks: they tile the range in order, grow, and stop when told."""
+
+from datetime import UTC, datetime, timedelta
+
+from search import walk
+
+LO = datetime(2026, 1, 1, tzinfo=UTC)
+HI = LO + timedelta(days=7)
+
+
+def drive(steps, found_per_window):
+    seen, found, need = [], 0, 100
+    window = next(steps, None)
+    while window is not None:
+        seen.append(window)
+        found += found_per_window(window)
+        need = 100 - found
+        try:
+            window = steps.send((found, need))
+        except StopIteration:
+            break
+    return seen
+
+
+def test_windows_tile_the_range_newest_first_without_overlap():
+    seen = drive(walk.windows(LO, HI, True), lambda w: 0)
+    assert seen[0] == (HI - walk.FIRST, HI)
+    assert seen[-1][0] == LO
+    for newer, older in zip(seen, seen[1:], strict=False):
+        assert older[1] == newer[0]
+    # Nothing found: each window GROW_EMPTY times the last, so a week takes a handful.
+    assert len(seen) <= 6
+
+
+def test_windows_tile_the_range_oldest_first():
+    seen = drive(walk.windows(LO, HI, False), lambda w: 0)
+    assert seen[0] == (LO, LO + walk.FIRST)
+    assert seen[-1][1] == HI
+    for older, newer in zip(seen, seen[1:], strict=False):
+        assert newer[0] == older[1]
+
+
+def test_the_walk_stops_once_the_page_is_full():
+    seen = drive(walk.windows(LO, HI, True), lambda w: 100)
+    assert len(seen) == 1
+
+
+def test_the_first_window_reaches_from_now_to_the_end_of_the_range():
+    now = HI - timedelta(days=2)
+    seen = drive(walk.windows(LO, HI, True, now), lambda w: 0)
+    assert seen[0] == (now - walk.FIRST, HI)
+    assert seen[1][1] == now - walk.FIRST
+
+
+def test_a_seen_rate_sizes_the_next_window():
+    # 10 hits in the first 10 s: the remaining 90 need about 90 s more (with spare, and at
+    # least twice the last window).
+    width = walk.next_width(walk.FIRST, walk.FIRST, 10, 90)
+    assert walk.FIRST * 9 <= width <= walk.FIRST * 9 * walk.SPARE
+    assert walk.next_width(walk.FIRST, walk.FIRST, 99, 1) == walk.FIRST * 2
+    assert walk.next_width(walk.FIRST, walk.FIRST, 1, 99) == walk.FIRST * walk.GROW_MAX
