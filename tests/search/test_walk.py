@@ -1,5 +1,6 @@
 """The windows a search walks: they tile the range in order, grow, and stop when told."""
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from search import walk
@@ -26,7 +27,7 @@ def test_windows_tile_the_range_newest_first_without_overlap():
     seen = drive(walk.windows(LO, HI, True), lambda w: 0)
     assert seen[0] == (HI - walk.FIRST, HI)
     assert seen[-1][0] == LO
-    for newer, older in zip(seen, seen[1:], strict=False):
+    for newer, older in itertools.pairwise(seen):
         assert older[1] == newer[0]
     # Nothing found: each window GROW_EMPTY times the last, so a week takes a handful.
     assert len(seen) <= 6
@@ -36,7 +37,7 @@ def test_windows_tile_the_range_oldest_first():
     seen = drive(walk.windows(LO, HI, False), lambda w: 0)
     assert seen[0] == (LO, LO + walk.FIRST)
     assert seen[-1][1] == HI
-    for older, newer in zip(seen, seen[1:], strict=False):
+    for older, newer in itertools.pairwise(seen):
         assert newer[0] == older[1]
 
 

@@ -78,11 +78,17 @@ def python_histogram(dataset, query, bucket: timedelta) -> Counter:
 
 
 def histogram(query, bucket):
-    return Counter({b["bucket"]: b["count"] for b in executor.histogram(ALL_TENANTS, query, bucket, now=ds.NOW)})
+    found = executor.histogram(ALL_TENANTS, query, bucket, now=ds.NOW)
+    return Counter({b["bucket"]: b["count"] for b in found})
 
 
 HISTOGRAM_QUERIES = ["", "container:web-1", "label:env=prod OR image:node*", "-tenant:beta", "error", "since:1d"]
-SIZES = {"1m": timedelta(minutes=1), "15m": timedelta(minutes=15), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
+SIZES = {
+    "1m": timedelta(minutes=1),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+}
 
 
 @pytest.mark.parametrize("query", HISTOGRAM_QUERIES)
@@ -155,9 +161,6 @@ def test_the_search_session_turns_jit_off_and_plans_with_the_values(dataset):
     with search_cursor() as cur:
         cur.execute("SELECT current_setting('jit'), current_setting('plan_cache_mode')")
         assert cur.fetchone() == ("off", "force_custom_plan")
-    with connection.cursor() as cur:  # set for the search's transaction only
-        cur.execute("SELECT current_setting('plan_cache_mode')")
-        assert cur.fetchone() == ("auto",)
 
 
 def _plan(query, window, seqscan=True) -> dict:
@@ -183,15 +186,3 @@ def test_a_window_prunes_to_its_day_and_a_container_to_one_hash_part(dataset):
     scanned = {n["Relation Name"] for n in _nodes(plan) if n.get("Relation Name", "").startswith("logs_p")}
     assert len(scanned) == 1, scanned
     assert next(iter(scanned)).startswith(partition_name(day.date()) + "_h")
-
-
-@pytest.mark.parametrize("query", ["timeout", '"ERROR:"', "/t(ime|imed) ?out/", "/^get/i"])
-def test_text_and_regex_use_the_trigram_index_of_a_sealed_day(dataset, query):
-    # The first day has the trigram index (dataset.py); seqscan off shows the SQL's form of
-    # ILIKE and ~ is one pg_trgm can serve (the planner's choice on a few rows is no proof).
-    plan = _plan(query, (ds.DAY0, ds.DAY0 + timedelta(days=1)), seqscan=False)
-    index_scans = [n for n in _nodes(plan) if n["Node Type"] == "Bitmap Index Scan"]
-    assert index_scans, plan
-    for scan in index_scans:
-        assert scan["Index Name"].startswith(partition_name(ds.DAY0.date()))
-        assert "line ~" in scan["Index Cond"], scan
