@@ -82,7 +82,10 @@ def histogram(query, bucket):
     return Counter({b["bucket"]: b["count"] for b in found})
 
 
-HISTOGRAM_QUERIES = ["", "container:web-1", "label:env=prod OR image:node*", "-tenant:beta", "error", "since:1d"]
+HISTOGRAM_QUERIES = [
+    *("", "container:web-1", "label:env=prod OR image:node*"),
+    *("-tenant:beta", "error", "since:1d"),
+]
 SIZES = {
     "1m": timedelta(minutes=1),
     "15m": timedelta(minutes=15),
