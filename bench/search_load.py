@@ -159,10 +159,15 @@ def seal(conninfo: str, work_mem: str) -> list[dict]:
             print(f"  sealed {result}", file=sys.stderr, flush=True)
             done.append(result)
         from ingest.store.bucket_counts import days_missing, store_buckets
-        from ingest.store.partitions import partition_name
+        from ingest.store.partitions import leaf_names, partition_name, ts_brin_sql
 
         with conn.cursor() as cur:
+            # A database kept from before the rollup and the ts BRIN gets them here.
             for day in days_missing(cur):
                 store_buckets(conn, day, partition_name(day))
+            cur.execute("SELECT name FROM log_partitions")
+            for (name,) in cur.fetchall():
+                for leaf in leaf_names(cur, name):
+                    cur.execute(ts_brin_sql(leaf))
         conn.execute("ANALYZE containers")
     return done

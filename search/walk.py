@@ -11,7 +11,7 @@ range without overlap, so each row is read at most once and the pages come out i
 from datetime import datetime, timedelta
 
 FIRST = timedelta(seconds=10)
-GROW_EMPTY = 16
+GROW_EMPTY = 4
 GROW_MAX = 64
 SPARE = 1.5
 

@@ -79,6 +79,20 @@ def create_leaf_indexes(cur, table: str) -> None:
             sql.Identifier(table + "_id_brin"), sql.Identifier(table)
         )
     )
+    cur.execute(ts_brin_sql(table))
+
+
+def ts_brin_sql(table: str, concurrently: bool = False) -> sql.Composed:
+    """A search walking a few seconds of all containers finds them through this BRIN (rows
+    arrive in about ts order) instead of one btree descent per container and leaf (~1 ms per
+    leaf for 200 containers); 32 pages a range keeps a window's recheck to a few thousand rows."""
+    return sql.SQL(
+        "CREATE INDEX {} IF NOT EXISTS {} ON {} USING brin (ts) WITH (pages_per_range = 32)"
+    ).format(
+        sql.SQL("CONCURRENTLY" if concurrently else ""),
+        sql.Identifier(table + "_ts_brin"),
+        sql.Identifier(table),
+    )
 
 
 def relation_state(cur, name: str) -> str | None:

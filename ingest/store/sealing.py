@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from psycopg import sql
 
 from ingest.store import bucket_counts, day_counts
-from ingest.store.partitions import leaf_names, partition_name, relation_state
+from ingest.store.partitions import leaf_names, partition_name, relation_state, ts_brin_sql
 
 
 def trgm_index_name(leaf: str) -> str:
@@ -48,6 +48,8 @@ def seal_day(conn, day: date, maintenance_work_mem: str | None = None) -> dict |
         for leaf in leaf_names(cur, name):
             started = time.monotonic()
             built += _ensure_trgm_index(cur, leaf)
+            # Days created before the ts BRIN existed get it here.
+            cur.execute(ts_brin_sql(leaf, concurrently=True))
             index_s += time.monotonic() - started
             started = time.monotonic()
             cur.execute(sql.SQL("VACUUM (FREEZE, ANALYZE) {}").format(sql.Identifier(leaf)))
