@@ -1,7 +1,7 @@
 """Counts of matching lines per time bucket.
 
 A query that only names containers (or nothing) counts the same rows every time, so sealed
-days answer it from their 5-minute rollup (ingest/store/bucket_counts.py) plus the few lines
+days answer it from their 5-minute or 1-hour rollup (ingest/store/bucket_counts.py) plus the few lines
 that arrived after the rollup was built; days without a rollup (the hot day) and every query
 with line filters are counted from `logs`.
 """
@@ -24,8 +24,8 @@ BUCKETS = {
     "6h": "6 hours",
     "1d": "1 day",
 }
-# Multiples of the rollup's 5 minutes, with its origin: they sum from it exactly.
-ROLLUP_BUCKETS = {"5m", "15m", "1h", "6h", "1d"}
+# The coarsest rollup span (minutes) each bucket is a multiple of; 1m has none.
+ROLLUP_SPAN = {"5m": 5, "15m": 5, "1h": 60, "6h": 60, "1d": 60}
 
 _TENANT_KEYS = (
     "ARRAY(SELECT c.id FROM containers c WHERE c.id = ANY({}::bigint[]) AND c.tenant = ANY({}::text[]))"
@@ -36,7 +36,7 @@ def count_buckets(
     cur, node: Node, tenants: list[str], ckeys: list[int], bucket: str, now: datetime
 ) -> Counter:
     counts: Counter = Counter()
-    rolled = rolled_days(cur) if bucket in ROLLUP_BUCKETS and is_container_level(node) else {}
+    rolled = rolled_days(cur) if bucket in ROLLUP_SPAN and is_container_level(node) else {}
     if not rolled:
         _count_logs(cur, counts, node, tenants, ckeys, bucket, now)
         return counts
@@ -72,9 +72,9 @@ def _count_rollup(
     keys = p([int(k) for k in ckeys])
     stmt = sql.SQL(
         "SELECT date_bin({}::interval, b.bucket, {}::timestamptz), sum(b.rows)::bigint "
-        "FROM log_bucket_counts b WHERE b.day = ANY({}::date[]) AND b.ckey = ANY({}::bigint[]) "
-        "AND b.ckey = ANY(" + _TENANT_KEYS + ") GROUP BY 1"
-    ).format(p(BUCKETS[bucket]), p(ORIGIN), p(days), keys, keys, p(list(tenants)))
+        "FROM log_bucket_counts b WHERE b.day = ANY({}::date[]) AND b.span = {} "
+        "AND b.ckey = ANY({}::bigint[]) AND b.ckey = ANY(" + _TENANT_KEYS + ") GROUP BY 1"
+    ).format(p(BUCKETS[bucket]), p(ORIGIN), p(days), p(ROLLUP_SPAN[bucket]), keys, keys, p(list(tenants)))
     cur.execute(stmt, p.values)
     counts.update(dict(cur.fetchall()))
 

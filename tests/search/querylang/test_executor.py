@@ -3,9 +3,12 @@ without the sealed days' rollup) give exactly what the in-memory matcher gives, 
 prune and use the trigram index."""
 
 import json
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from django.db import connection
 from psycopg import sql
@@ -13,6 +16,7 @@ from psycopg import sql
 from ingest.store import bucket_counts
 from ingest.store.copy import COPY_SQL, encode_rows
 from ingest.store.partitions import partition_name
+from ingest.store.writer import conninfo_from_settings
 from search import executor
 from search.querylang import compile_matcher, parse
 from search.querylang.sql import build_search_sql
@@ -119,7 +123,10 @@ def test_histograms_of_container_queries_read_the_rollup(rolled):
 def _rollup_rows(day, query) -> int:
     with connection.cursor() as cur:
         ckeys = executor.matching_ckeys(cur, parse(query), ALL_TENANTS)
-        cur.execute("SELECT count(*) FROM log_bucket_counts WHERE day = %s AND ckey = ANY(%s)", (day, ckeys))
+        cur.execute(
+            "SELECT count(*) FROM log_bucket_counts WHERE day = %s AND span = 60 AND ckey = ANY(%s)",
+            (day, ckeys),
+        )
         return cur.fetchone()[0]
 
 
@@ -136,9 +143,14 @@ def test_a_late_line_in_a_rolled_up_day_is_counted(rolled):
     assert histogram("", "1h") == before
 
 
-def _write_late_line(ts: datetime) -> int:
-    connection.ensure_connection()
-    with connection.connection.transaction(), connection.connection.cursor() as cur:
+def _write_late_line(ts: datetime, conn=None) -> int:
+    """Inserts one line as the writer does (ids reserved in the inserting transaction); with
+    `conn`, leaves that transaction open."""
+    if conn is None:
+        connection.ensure_connection()
+        with connection.connection.transaction():
+            return _write_late_line(ts, connection.connection)
+    with conn.cursor() as cur:
         cur.execute("SELECT id FROM containers WHERE tenant = 'acme' ORDER BY id LIMIT 1")
         ckey = cur.fetchone()[0]
         cur.execute("SELECT nextval('logs_id_seq')")
@@ -148,6 +160,62 @@ def _write_late_line(ts: datetime) -> int:
         with cur.copy(COPY_SQL) as copy:
             copy.write(encode_rows([row], [ckey], row_id))
     return row_id
+
+
+def test_a_rollup_waits_for_lines_in_flight_with_lower_ids(rolled):
+    # Writer A holds a lower id than writer B, but commits after B: a rollup built in between
+    # must neither miss A's line (below its max_id) nor count a line twice.
+    ts = ds.DAY0 + timedelta(hours=5, minutes=1)
+    before = histogram("", "1h")
+    conninfo = conninfo_from_settings()
+    rows = []
+    with psycopg.connect(conninfo) as writer_a:
+        rows.append(_write_late_line(ts, writer_a))
+        with psycopg.connect(conninfo) as writer_b:
+            rows.append(_write_late_line(ts, writer_b))
+        assert rows[0] < rows[1]
+        with psycopg.connect(conninfo, autocommit=True) as sealer:
+            app = f"rollup-{rows[0]}"
+            sealer.execute("SELECT set_config('application_name', %s, false)", (app,))
+            done = []
+            thread = threading.Thread(
+                target=lambda: done.append(
+                    bucket_counts.store_buckets(sealer, ROLLED[0], partition_name(ROLLED[0]))
+                )
+            )
+            thread.start()
+            try:
+                _wait_until_waiting(app)
+                assert not done  # it waits for writer A
+            finally:
+                writer_a.commit()
+                thread.join(30)
+            assert done == [None]
+    try:
+        assert histogram("", "1h") - before == Counter({ts.replace(minute=0): 2})
+    finally:
+        # Committed by other connections, so removed by one too (the test's own transaction
+        # is rolled back at its end).
+        with psycopg.connect(conninfo, autocommit=True) as cleaner:
+            cleaner.execute("DELETE FROM logs WHERE id = ANY(%s)", (rows,))
+            bucket_counts.store_buckets(cleaner, ROLLED[0], partition_name(ROLLED[0]))
+    assert histogram("", "1h") == before
+
+
+def _wait_until_waiting(app: str) -> None:
+    """Until the rollup's connection is polling for the transactions it waits for."""
+    with connection.cursor() as cur:
+        for _ in range(600):
+            # The test's transaction would otherwise see one cached copy of the statistics.
+            cur.execute("SELECT pg_stat_clear_snapshot()")
+            cur.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND query LIKE %s",
+                (app, "%pg_snapshot_xip%"),
+            )
+            if cur.fetchone():
+                return
+            time.sleep(0.05)
+    raise AssertionError("the rollup never started waiting")
 
 
 def test_forgetting_a_day_falls_back_to_counting_its_rows(rolled):
