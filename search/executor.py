@@ -12,6 +12,7 @@ Histograms of container-only queries read sealed days from their rollup
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
+from ingest.store.containers import LAST_SEEN_EVERY_S
 from ingest.store.schema import STREAM_NAMES
 from search import walk
 from search.histogram import BUCKETS, count_buckets
@@ -47,6 +48,15 @@ def stored_span(cur) -> tuple[datetime, datetime] | None:
     if first is None:
         return None
     return datetime.combine(first, time(), UTC), datetime.combine(last, time(), UTC) + timedelta(days=1)
+
+
+def newest_arrival(cur, ckeys: list[int]) -> datetime | None:
+    """About when the newest line of these containers arrived (`last_seen`, written at most
+    LAST_SEEN_EVERY_S late), so a walk starts where lines are rather than at a quiet `now`.
+    Lines stamped later than that are still found: the first window reaches to the end."""
+    cur.execute("SELECT max(last_seen) FROM containers WHERE id = ANY(%s)", (list(ckeys),))
+    seen = cur.fetchone()[0]
+    return None if seen is None else seen + timedelta(seconds=2 * LAST_SEEN_EVERY_S)
 
 
 def time_bounds(node: Node, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -125,7 +135,10 @@ def search_page(
                 hi = min(hi, before[0] + timedelta(microseconds=1))
             else:
                 lo = max(lo, before[0])
-        steps = walk.windows(lo, hi, newest_first, now if newest_first and before is None else None)
+        anchor = None
+        if newest_first and before is None:
+            anchor = min(now, newest_arrival(cur, ckeys) or now)
+        steps = walk.windows(lo, hi, newest_first, anchor)
         window = next(steps, None)
         while window is not None:
             sql_text, params = build_search_sql(
