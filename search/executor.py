@@ -12,7 +12,6 @@ Histograms of container-only queries read sealed days from their rollup
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
-from ingest.store.containers import LAST_SEEN_EVERY_S
 from ingest.store.schema import STREAM_NAMES
 from search import walk
 from search.histogram import BUCKETS, count_buckets
@@ -51,12 +50,22 @@ def stored_span(cur) -> tuple[datetime, datetime] | None:
 
 
 def newest_arrival(cur, ckeys: list[int]) -> datetime | None:
-    """About when the newest line of these containers arrived (`last_seen`, written at most
+    """About when the newest line of these containers arrived (`last_seen`, written up to
     LAST_SEEN_EVERY_S late), so a walk starts where lines are rather than at a quiet `now`.
-    Lines stamped later than that are still found: the first window reaches to the end."""
+    Lines stamped later are still found: the first window reaches to the end of the range."""
     cur.execute("SELECT max(last_seen) FROM containers WHERE id = ANY(%s)", (list(ckeys),))
-    seen = cur.fetchone()[0]
-    return None if seen is None else seen + timedelta(seconds=2 * LAST_SEEN_EVERY_S)
+    return cur.fetchone()[0]
+
+
+def lines_per_second(cur, ckeys: list[int]) -> float | None:
+    """The containers' rate on the newest day counted when it was sealed (day_counts)."""
+    cur.execute(
+        "SELECT sum(rows) FROM log_day_counts "
+        "WHERE day = (SELECT max(day) FROM log_day_counts) AND ckey = ANY(%s)",
+        (list(ckeys),),
+    )
+    rows = cur.fetchone()[0]
+    return None if not rows else float(rows) / 86400
 
 
 def time_bounds(node: Node, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -138,7 +147,8 @@ def search_page(
         anchor = None
         if newest_first and before is None:
             anchor = min(now, newest_arrival(cur, ckeys) or now)
-        steps = walk.windows(lo, hi, newest_first, anchor)
+        first = walk.first_width(lines_per_second(cur, ckeys))
+        steps = walk.windows(lo, hi, newest_first, anchor, first)
         window = next(steps, None)
         while window is not None:
             sql_text, params = build_search_sql(

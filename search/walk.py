@@ -11,6 +11,7 @@ range without overlap, so each row is read at most once and the pages come out i
 from datetime import datetime, timedelta
 
 FIRST = timedelta(seconds=10)
+FIRST_ROWS = 2000
 GROW_EMPTY = 4
 GROW_MAX = 64
 SPARE = 1.5
@@ -23,11 +24,22 @@ def next_width(width: timedelta, covered: timedelta, found: int, need: int) -> t
     return min(max(wanted, width * 2), width * GROW_MAX)
 
 
-def windows(lo: datetime, hi: datetime, newest_first: bool, now: datetime | None = None):
+def first_width(rows_per_s: float | None) -> timedelta:
+    """About FIRST_ROWS lines' worth of time at the containers' rate (FIRST when unknown): a
+    firehose of 200 containers and one quiet container both start with a window that costs
+    a few ms to read."""
+    if not rows_per_s:
+        return FIRST
+    return min(max(timedelta(seconds=FIRST_ROWS / rows_per_s), timedelta(seconds=1)), timedelta(days=1))
+
+
+def windows(
+    lo: datetime, hi: datetime, newest_first: bool, now: datetime | None = None, first: timedelta = FIRST
+):
     """Yields [start, end) windows tiling [lo, hi); send() each (rows found so far, rows still
     needed). Newest first with `now`, the first window runs from `now - FIRST` to `hi`, so the
     (empty) days ahead and lines stamped in the future cost one window, not a walk."""
-    width, covered = FIRST, timedelta(0)
+    width, covered = first, timedelta(0)
     first = newest_first and now is not None and lo < now < hi
     while lo < hi:
         if newest_first:

@@ -49,6 +49,7 @@ _LEVEL_SQL_OP = {"=": "=", ">=": "<=", ">": "<", "<=": ">=", "<": ">"}
 _NUMBER_SQL_OP = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
 
 Params = dict[str, object]
+_LOWERS_TO_ASCII = str.maketrans({"i": "_", "I": "_", "k": "_", "K": "_"})
 
 
 class _Params:
@@ -211,7 +212,16 @@ def _line_filter(node: Node, p: _Params, tenant_ph: sql.Placeholder, now: dateti
         ).format(tenant_ph, _container_atom(node, p))
     if isinstance(node, Text):
         # '%' || value || '%' with the value LIKE-escaped: pg_trgm's GIN index can serve it.
-        return sql.SQL("l.line ILIKE '%%' || {} || '%%'").format(p(like_escape(node.value)))
+        exact = sql.SQL("l.line ILIKE '%%' || {} || '%%'").format(p(like_escape(node.value)))
+        if not node.value.isascii():
+            return exact
+        # ILIKE lowers every character of the line (~0.7 us a line); under COLLATE "C" it
+        # lowers ASCII only and runs ~2.5x faster. For an ASCII term the two agree but for
+        # the two characters that lower to ASCII letters (U+0130 -> i, U+212A -> k), so
+        # with i and k as `_` the fast form rejects what the exact one would, first; where
+        # the trigram index serves the exact form it only rechecks the index's candidates.
+        loose = like_escape(node.value).translate(_LOWERS_TO_ASCII)
+        return sql.SQL("(l.line COLLATE \"C\" ILIKE '%%' || {} || '%%' AND {})").format(p(loose), exact)
     if isinstance(node, Regex):
         # Case-insensitivity is already spelled out in the pattern (see regex.py), hence ~.
         return sql.SQL("l.line ~ {}").format(p(translate(node.pattern, node.ignore_case)))

@@ -257,3 +257,20 @@ def test_a_window_prunes_to_its_day_and_a_container_to_one_hash_part(dataset):
     scanned = {n["Relation Name"] for n in _nodes(plan) if n.get("Relation Name", "").startswith("logs_p")}
     assert len(scanned) == 1, scanned
     assert next(iter(scanned)).startswith(partition_name(day.date()) + "_h")
+
+
+@pytest.mark.parametrize("query", ["istanbul", '"k kelvin"', "İi", "STRASSE", "ΣΑΣ"])
+def test_the_ascii_prefilter_keeps_lines_that_only_lower_to_the_term(dataset, query):
+    # "İstanbul" and "K kelvin" (Kelvin sign) lower to ASCII: an ASCII term matches them only
+    # through the exact ILIKE, which the fast COLLATE "C" prefilter must not reject first.
+    node = parse(query)
+    expected = python_ids(dataset, node, ALL_TENANTS)
+    assert expected, query
+    for seqscan in ("on", "off"):
+        with connection.cursor() as cur:
+            cur.execute("SELECT set_config('enable_seqscan', %s, false)", (seqscan,))
+        try:
+            assert walked_ids(node, 1000, True) == expected
+        finally:
+            with connection.cursor() as cur:
+                cur.execute("SELECT set_config('enable_seqscan', 'on', false)")
