@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -144,6 +145,10 @@ def main() -> None:
             "histogram of rare term": lambda: executor.histogram(tenants, RARE, bucket="1h"),
             "histogram of common term": lambda: executor.histogram(tenants, COMMON, bucket="1h"),
         }
+        # The same rare term where every day has its trigram index: the hot day's share.
+        sealed = f"until:{datetime.now(UTC):%Y-%m-%d}"
+        cases["global top-100 rare, sealed days"] = lambda: executor.search_page(tenants, f"{RARE} {sealed}")
+        cases["histogram of rare, sealed days"] = lambda: executor.histogram(tenants, f"{RARE} {sealed}")
         page = executor.search_page(tenants, "container:web-7", limit=1)
         anchor = page.rows[0]
         cases["context 20/20"] = lambda: executor.context(tenants, anchor["ckey"], anchor["id"], 20, 20)
