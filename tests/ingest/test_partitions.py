@@ -139,9 +139,10 @@ def test_it_creates_days_ahead_once(days):
         indexes = [row[0] for row in cur.fetchall()]
     for day in wanted:
         assert leaves_of(day) == expected_leaves(day)
-    assert len(indexes) == 2
+    assert len(indexes) == 3
     assert "(ckey, ts, id)" in indexes[0]
     assert "USING brin (id)" in indexes[1]
+    assert "USING brin (ts)" in indexes[2]
 
 
 def test_it_prunes_a_container_query_to_its_bucket_of_the_days_in_range(tmp_path, days):
