@@ -158,7 +158,7 @@ def seal(conninfo: str, work_mem: str) -> list[dict]:
             result = seal_day(conn, day, work_mem)
             print(f"  sealed {result}", file=sys.stderr, flush=True)
             done.append(result)
-        from ingest.store.bucket_counts import days_missing, store_buckets
+        from ingest.store.bucket_counts import days_missing, roll_up_unsealed, store_buckets
         from ingest.store.partitions import leaf_names, partition_name, ts_brin_sql
 
         with conn.cursor() as cur:
@@ -176,5 +176,7 @@ def seal(conninfo: str, work_mem: str) -> list[dict]:
                         cur.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(leaf)))
                 if hot:
                     cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+            # What the 5-minute task keeps up to date for the hot day.
+            roll_up_unsealed(conn, datetime.now(UTC).date())
         conn.execute("ANALYZE containers")
     return done

@@ -73,6 +73,16 @@ def seal_partitions(self) -> dict:
     return run_job("seal_partitions", self.request.id, job)
 
 
+@shared_task(bind=True, name="ingest.roll_up_hot_days")
+def roll_up_hot_days(self) -> dict:
+    """Histogram rollups of the days still being written (ingest/store/bucket_counts.py)."""
+
+    def job(conn):
+        return {"rolled_up": [d.isoformat() for d in bucket_counts.roll_up_unsealed(conn, _today())]}
+
+    return run_job("roll_up_hot_days", self.request.id, job)
+
+
 @shared_task(bind=True, name="ingest.seal_partition")
 def seal_partition(self, day: str) -> dict:
     """Seals one day ("YYYY-MM-DD") now, whatever the hot window says; for operators."""

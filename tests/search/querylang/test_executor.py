@@ -274,3 +274,19 @@ def test_the_ascii_prefilter_keeps_lines_that_only_lower_to_the_term(dataset, qu
         finally:
             with connection.cursor() as cur:
                 cur.execute("SELECT set_config('enable_seqscan', 'on', false)")
+
+
+def test_the_hot_day_task_rolls_up_unsealed_days_and_counts_stay_exact(rolled):
+    connection.ensure_connection()
+    with psycopg.connect(conninfo_from_settings(), autocommit=True) as conn:
+        days = bucket_counts.roll_up_unsealed(conn, (ds.DAY0 + timedelta(days=ds.DAYS - 1)).date())
+        try:
+            assert days == [(ds.DAY0 + timedelta(days=d)).date() for d in range(ds.DAYS)]
+            with connection.cursor() as cur:
+                cur.execute("SELECT count(*) FROM log_bucket_days")
+                assert cur.fetchone()[0] == ds.DAYS
+            for query in HISTOGRAM_QUERIES:
+                assert histogram(query, "15m") == python_histogram(rolled, query, SIZES["15m"]), query
+        finally:
+            with conn.cursor() as cur:
+                bucket_counts.forget_day(cur, days[-1])
