@@ -40,32 +40,38 @@ def matching_ckeys(cur, node: Node, tenants: list[str]) -> list[int]:
     return [row[0] for row in cur.fetchall()]
 
 
-def stored_span(cur) -> tuple[datetime, datetime] | None:
-    """[first day's start, last day's end) of the day partitions, None when there are none."""
-    cur.execute("SELECT min(day), max(day) FROM log_partitions")
-    first, last = cur.fetchone()
+@dataclass
+class Extent:
+    """What a walk needs to know before it starts, read in one round trip."""
+
+    lo: datetime  # the first day partition's start
+    hi: datetime  # the last day partition's end
+    # About when the containers' newest line arrived (`last_seen`, written up to a minute
+    # late), so a walk starts where lines are rather than at a quiet `now`; lines stamped
+    # later are still found, as the first window reaches to `hi`.
+    newest_arrival: datetime | None
+    # The containers' lines per second on the newest day counted when it was sealed.
+    lines_per_second: float | None
+
+
+def stored_extent(cur, ckeys: list[int]) -> Extent | None:
+    """None when there are no day partitions."""
+    cur.execute(
+        "SELECT (SELECT min(day) FROM log_partitions), (SELECT max(day) FROM log_partitions), "
+        "(SELECT max(last_seen) FROM containers WHERE id = ANY(%(k)s)), "
+        "(SELECT sum(rows) FROM log_day_counts "
+        " WHERE day = (SELECT max(day) FROM log_day_counts) AND ckey = ANY(%(k)s))",
+        {"k": list(ckeys)},
+    )
+    first, last, arrival, rows = cur.fetchone()
     if first is None:
         return None
-    return datetime.combine(first, time(), UTC), datetime.combine(last, time(), UTC) + timedelta(days=1)
-
-
-def newest_arrival(cur, ckeys: list[int]) -> datetime | None:
-    """About when the newest line of these containers arrived (`last_seen`, written up to
-    LAST_SEEN_EVERY_S late), so a walk starts where lines are rather than at a quiet `now`.
-    Lines stamped later are still found: the first window reaches to the end of the range."""
-    cur.execute("SELECT max(last_seen) FROM containers WHERE id = ANY(%s)", (list(ckeys),))
-    return cur.fetchone()[0]
-
-
-def lines_per_second(cur, ckeys: list[int]) -> float | None:
-    """The containers' rate on the newest day counted when it was sealed (day_counts)."""
-    cur.execute(
-        "SELECT sum(rows) FROM log_day_counts "
-        "WHERE day = (SELECT max(day) FROM log_day_counts) AND ckey = ANY(%s)",
-        (list(ckeys),),
+    return Extent(
+        datetime.combine(first, time(), UTC),
+        datetime.combine(last, time(), UTC) + timedelta(days=1),
+        arrival,
+        float(rows) / 86400 if rows else None,
     )
-    rows = cur.fetchone()[0]
-    return None if not rows else float(rows) / 86400
 
 
 def time_bounds(node: Node, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -133,12 +139,11 @@ def search_page(
     rows: list[dict] = []
     with search_cursor() as cur:
         ckeys = matching_ckeys(cur, node, tenants)
-        span = stored_span(cur) if ckeys else None
-        if span is None:
+        extent = stored_extent(cur, ckeys) if ckeys else None
+        if extent is None:
             return Page([], None)
-        lo, hi = span
         since, until = time_bounds(node, now)
-        lo, hi = max(lo, since or lo), min(hi, until or hi)
+        lo, hi = max(extent.lo, since or extent.lo), min(extent.hi, until or extent.hi)
         if before is not None:
             if newest_first:
                 hi = min(hi, before[0] + timedelta(microseconds=1))
@@ -146,8 +151,8 @@ def search_page(
                 lo = max(lo, before[0])
         anchor = None
         if newest_first and before is None:
-            anchor = min(now, newest_arrival(cur, ckeys) or now)
-        first = walk.first_width(lines_per_second(cur, ckeys))
+            anchor = min(now, extent.newest_arrival or now)
+        first = walk.first_width(extent.lines_per_second)
         steps = walk.windows(lo, hi, newest_first, anchor, first)
         window = next(steps, None)
         while window is not None:
