@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.db import connection
 from django.db.models import F
@@ -28,6 +29,7 @@ from forward import destinations, filters, lease
 from forward import state as states
 from forward.backoff import backoff_delay
 from forward.cursor import Position
+from forward.gc_tuning import fewer_gc_passes
 from forward.models import ForwardState, Target
 from forward.readahead import ReadAhead
 from forward.rows import RowReader
@@ -65,7 +67,8 @@ def forward_target(target_id: int, *, budget_s: float | None = None, owner: str 
         return RunResult("busy")
     run = _Run(target_id, owner)
     try:
-        return run.run(budget_s if budget_s is not None else settings.LOGSITE_FORWARD_RUN_SECONDS)
+        with fewer_gc_passes():
+            return run.run(budget_s if budget_s is not None else settings.LOGSITE_FORWARD_RUN_SECONDS)
     except LostLease:
         log.warning("forward target %s: lease lost to another worker; stopping", target_id)
         return RunResult("lost_lease", run.sent)
@@ -103,7 +106,9 @@ class _Run:
 
         ahead = ReadAhead(conninfo_from_settings(), make_reader)
         try:
-            with connection.connection.cursor() as cur:
+            # A server-binding cursor on Django's connection: rows are fetched in binary, which
+            # Django's own (client-binding) cursors cannot do.
+            with psycopg.Cursor(connection.connection) as cur:
                 return self.loop(target, state, sink, make_reader(cur), ahead, render, deadline)
         finally:
             ahead.close()
