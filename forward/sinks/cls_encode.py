@@ -17,7 +17,7 @@ request): metadata and attrs that do not fit are dropped and `truncated` says "f
 import json
 import operator
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ingest.levels import NAME_BY_SEVERITY
 
@@ -125,8 +125,27 @@ class LogLimits:
 
 @dataclass(slots=True)
 class EncodedLog:
-    data: bytes  # the serialised `Log` message
+    """One log, already framed as a `LogGroup.logs` entry (tag, length, `Log` message), so a
+    group is the plain concatenation of its entries."""
+
+    entry: bytes
     values_bytes: int
+
+    @property
+    def data(self) -> bytes:
+        """The serialised `Log` message alone."""
+        return self.entry[_entry_header_len(self.entry) :]
+
+
+def _entry_header_len(entry: bytes) -> int:
+    n = 2
+    while entry[n - 1] & 0x80:
+        n += 1
+    return n
+
+
+def entry_of(data: bytes, values_bytes: int) -> EncodedLog:
+    return EncodedLog(b"\x0a" + varint(len(data)) + data, values_bytes)
 
 
 class _Contents:
@@ -173,6 +192,10 @@ class _Piece:
     truncated: list[str]
     dropped: bool
     labels: dict | None = None
+    clean: bool = field(init=False)  # nothing cut or dropped: the fast path may use it as is
+
+    def __post_init__(self):
+        self.clean = not (self.truncated or self.dropped)
 
     @classmethod
     def of(cls, c: _Contents, labels: dict | None = None) -> "_Piece":
@@ -209,34 +232,57 @@ class RowEncoder:
 
     def encode(self, row) -> EncodedLog:
         """The common case (a str line within the value limit, no attrs, metadata that fit)
-        is built directly; everything else goes through the general path."""
+        is built directly, entry header and all, in one join; everything else goes through
+        the general path."""
         line = row.line
-        if isinstance(line, str) and not row.attrs:
+        if type(line) is str and not row.attrs:
             try:
                 data = line.encode()
             except UnicodeEncodeError:
-                data = None
-            n = len(data) if data is not None else -1
-            if 0 <= n <= self.limits.max_value_bytes:
-                sl = self._stream_level_piece(row.stream, row.level)
+                return self._encode_general(row)
+            n = len(data)
+            if n <= self.limits.max_value_bytes:
+                sl = self._stream_level.get((row.stream, row.level)) or self._stream_level_piece(
+                    row.stream, row.level
+                )
                 meta = self._container_meta(row)
-                if not (sl.truncated or sl.dropped or meta.truncated or meta.dropped):
+                if sl.clean and meta.clean:
                     # Fits by construction: meta_budget leaves room for a full-size line.
-                    inner = _LOG_HEAD_LEN + varint_len(n) + n
+                    time_ms = row.ts_ns // 1_000_000
+                    if time_ms >= 128 and time_ms >> 7 == self._time_hi:
+                        time_head, time_tail = _TIME_LOW[time_ms & 0x7F], self._time_tail
+                    else:
+                        time_head, time_tail = self._time_field(row.ts_ns), b""
+                    n_len = varint(n)
+                    inner = varint(_LOG_HEAD_LEN + len(n_len) + n)
+                    size = (
+                        len(time_head)
+                        + len(time_tail)
+                        + 1
+                        + len(inner)
+                        + _LOG_HEAD_LEN
+                        + len(n_len)
+                        + n
+                        + len(sl.data)
+                        + len(meta.data)
+                    )
                     return EncodedLog(
-                        data=b"".join(
+                        b"".join(
                             (
-                                self._time_field(row.ts_ns),
+                                b"\x0a",
+                                varint(size),
+                                time_head,
+                                time_tail,
                                 b"\x12",
-                                varint(inner),
+                                inner,
                                 _LOG_HEAD,
-                                varint(n),
+                                n_len,
                                 data,
                                 sl.data,
                                 meta.data,
                             )
                         ),
-                        values_bytes=n + sl.values + meta.values,
+                        n + sl.values + meta.values,
                     )
         return self._encode_general(row)
 
@@ -261,7 +307,7 @@ class RowEncoder:
         if c.dropped or c.truncated:
             marker = truncation_marker((["fields"] if c.dropped else []) + c.truncated)
             c.add(TRUNCATED_KEY, marker, self.budget + _RESERVED_BYTES)
-        return EncodedLog(data=self._time_field(row.ts_ns) + b"".join(c.parts), values_bytes=c.values)
+        return entry_of(self._time_field(row.ts_ns) + b"".join(c.parts), c.values)
 
     def _stream_level_piece(self, stream: str, level: int | None) -> _Piece:
         piece = self._stream_level.get((stream, level))
