@@ -17,8 +17,9 @@ told from corrupt input and is 400 InvalidContent).
 
 Test hooks: `received` (everything accepted, in order), `responses` (status and code of every
 answer) with `answered_at` (monotonic times), `started` (requests begun), `inject(kind, n)`
-for the next n requests (429 SpeedQuotaExceed, 500 InternalError, a slow answer, a dropped
-connection before or after storing), and `down()` / `up()`, which close
+for the next n requests (429 SpeedQuotaExceed, 500 InternalError, a slow answer, an answer
+held until `release()` (or `seconds`), a dropped connection before or after storing),
+`in_flight` / `max_in_flight` (requests being handled at once), and `down()` / `up()`, which close
 and reopen the listening port so connections are refused meanwhile. `count_only=True`
 (benchmarks) still checks signature, compression and protobuf, but only counts the logs.
 """
@@ -61,7 +62,7 @@ AUTH_KEYS = (
     "q-url-param-list",
     "q-signature",
 )
-FAULTS = ("429", "500", "sleep", "drop", "drop_after_store")
+FAULTS = ("429", "500", "sleep", "hold", "drop", "drop_after_store")
 
 
 class Reject(Exception):
@@ -395,6 +396,9 @@ class ClsStandIn:
         self.responses: list[tuple[int, str | None]] = []
         self.answered_at: list[float] = []  # time.monotonic() of each answer, as `responses`
         self.started = 0  # requests whose handling began (a test can act while one is in flight)
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._released = threading.Event()
         self._faults: list[tuple[str, float] | None] = []
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
@@ -420,6 +424,7 @@ class ClsStandIn:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -463,6 +468,10 @@ class ClsStandIn:
         with self._lock:
             self._faults.extend([None] * after + [(kind, seconds)] * n)
 
+    def release(self) -> None:
+        """Let every request held by a "hold" fault (now or later) be answered."""
+        self._released.set()
+
     def count(self, topic_id: str | None = None) -> int:
         with self._lock:
             return sum(r.count for r in self.received if topic_id in (None, r.topic_id))
@@ -489,9 +498,18 @@ class ClsStandIn:
             return self._faults.pop(0) if self._faults else None
 
     def _handle(self, req: _Handler) -> None:
-        request_id = uuid.uuid4().hex
         with self._lock:
             self.started += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._handle_one(req)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _handle_one(self, req: _Handler) -> None:
+        request_id = uuid.uuid4().hex
         fault = self._next_fault()
         try:
             body = self._read_body(req)
@@ -512,6 +530,8 @@ class ClsStandIn:
             return
         if kind == "sleep":
             self._stopping.wait(fault[1])
+        if kind == "hold":
+            self._released.wait(fault[1])
         try:
             received = self.checker.check(req.command, req.path, req.headers, body, request_id)
         except Reject as e:

@@ -234,6 +234,51 @@ def test_it_reports_how_many_rows_were_acknowledged_before_a_failure(standin):
     assert [log.fields["log"] for log in standin.logs()] == [f"line {i}" for i in range(25)]
 
 
+def test_it_encodes_the_next_request_while_one_is_in_flight(standin):
+    """The wait for CLS overlaps the encoding of what comes next: rows for the second request
+    are taken while the first one is still unanswered (held by the stand-in until then)."""
+    limits = ClsLimits(max_groups_per_request=1, max_logs_per_group=10)  # requests of 10 rows
+    seen_while_pulling_row_11 = {}
+
+    def rows():
+        for i in range(30):
+            if i == 11:  # the batcher yielded request 1 after row 10; row 11 starts request 2
+                deadline = time.monotonic() + 30
+                while standin.started < 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                seen_while_pulling_row_11.update(started=standin.started, answered=len(standin.responses))
+                standin.release()
+            yield _row(i)
+
+    standin.inject("hold", seconds=30)
+    sink = ClsSink(_client(standin), "topic-1", ClsBatcher(limits))
+    try:
+        assert sink.send(rows()) == 30
+    finally:
+        sink.close()
+    assert seen_while_pulling_row_11 == {"started": 1, "answered": 0}
+    assert [log.fields["log"] for log in standin.logs()] == [f"line {i}" for i in range(30)]
+
+
+def test_it_never_has_two_requests_in_flight(standin):
+    """Two at once could be stored in either order (lines of a container out of order), and
+    a failure must stop what follows it."""
+    limits = ClsLimits(max_groups_per_request=1, max_logs_per_group=7)
+    sink = ClsSink(_client(standin), "topic-1", ClsBatcher(limits))
+    standin.inject("sleep", n=3, seconds=0.05)
+    try:
+        assert sink.send([_row(i) for i in range(100)]) == 100
+        standin.inject("500", after=3)
+        with pytest.raises(ClsRetryableError) as info:
+            sink.send([_row(i) for i in range(100, 200)])
+    finally:
+        sink.close()
+    assert info.value.rows_sent == 21
+    assert standin.max_in_flight == 1
+    assert [log.fields["log"] for log in standin.logs()] == [f"line {i}" for i in range(121)]
+    assert len(standin.received) == 15 + 3
+
+
 def test_it_rejects_endpoints_it_would_have_to_guess_about():
     for endpoint in ("ap-guangzhou.cls.tencentcs.com", "ftp://x", "https://host/path", "https://host?x=1"):
         with pytest.raises(ValueError, match="endpoint"):
