@@ -19,7 +19,8 @@ Phases:
                  stand-in while lines are pushed (bounded by the ingest rate), the worst lag
                  seen, and the time to catch up afterwards
 Each forwarding figure also comes with the worker's CPU seconds (lines per CPU-second), which
-is steadier than wall time on a shared machine.
+is steadier than wall time on a shared machine; the backlog drain also splits the CPU of one
+forwarded line between the worker, the bench database's Postgres backends and the stand-in.
 
 The stand-in runs in its own process in count-only mode (it still checks the signature, the
 LZ4 block and the protobuf). DATABASE_URL names the server (default the local one); the bench
@@ -81,6 +82,10 @@ class StandIn:
 
     def lines(self) -> int:
         return self.count.value
+
+    def cpu_seconds(self) -> float:
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
 
     def stop(self):
         self.stop_event.set()
@@ -195,6 +200,46 @@ def cpu_seconds(proc: subprocess.Popen) -> float:
         return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
     except psutil.NoSuchProcess:
         return 0.0
+
+
+class BackendCpu:
+    """CPU seconds of the Postgres backends connected to the bench database, while it runs.
+
+    The worker's connections close when its task ends, so backends are sampled every 0.1 s and
+    each counts from its first sample (0 if it appeared meanwhile) to its last one.
+    """
+
+    def __init__(self):
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._conn = psycopg.connect(DATABASE_URL, autocommit=True)
+        self._sample(initial=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self, initial: bool = False) -> None:
+        rows = self._conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (DB_NAME,)
+        ).fetchall()
+        for (pid,) in rows:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            self.first.setdefault(pid, times.user + times.system if initial else 0.0)
+            self.last[pid] = times.user + times.system
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self._sample()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self._conn.close()
+        return sum(cpu - self.first[pid] for pid, cpu in self.last.items())
 
 
 def profile(worker: subprocess.Popen, prefix: str | None, phase: str) -> subprocess.Popen | None:
@@ -325,15 +370,23 @@ def main() -> None:
                 raise SystemExit("nothing was forwarded in 180 s; see " + str(tmp))
             time.sleep(0.05)
         t_first, cpu0 = time.perf_counter(), cpu_seconds(worker)
+        pg, standin0 = BackendCpu(), standin.cpu_seconds()
         spy = profile(worker, opts.py_spy, "drain")
         while standin.lines() < opts.lines:
             time.sleep(0.05)
         wall, cpu = time.perf_counter() - t_first, cpu_seconds(worker) - cpu0
+        pg_cpu, standin_cpu = pg.stop(), standin.cpu_seconds() - standin0
         stop_profile(spy)
         print(
             f"{'drain backlog':<16} {opts.lines / wall:>10,.0f} lines/s forwarded"
             f"  {opts.lines / max(cpu, 1e-9):>10,.0f} lines/worker-cpu-s"
             f"  ({wall:.1f} s from the first line; worker start {t_first - t0:.1f} s)"
+        )
+        # Nothing else runs in this phase: where the CPU of one forwarded line goes.
+        per_line = {"worker": cpu, "postgres": pg_cpu, "stand-in": standin_cpu}
+        print(
+            f"{'':<16} CPU per forwarded line: "
+            + ", ".join(f"{name} {seconds / opts.lines * 1e6:.2f} µs" for name, seconds in per_line.items())
         )
 
         # Forwarding capacity while ingest runs: a backlog is stored with the target disabled,
@@ -366,6 +419,7 @@ def main() -> None:
             f"  ({window:.1f} s of {pushed[0]:.1f} s push, from the first forwarded line;"
             f" lag at the end {lag_at_end:,} lines"
             + (")" if lag_at_end else "; caught up: ingest-bound, raise --lines)")
+            + ("  -- the push ended before forwarding began: raise --live-lines" if not during else "")
         )
         while standin.lines() < 2 * opts.lines + opts.live_lines:
             time.sleep(0.05)
