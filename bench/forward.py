@@ -1,7 +1,7 @@
 """Forwarding throughput: lines/s from the store to the CLS stand-in, with a real ingest process,
 a real Celery worker and beat, on a bench database.
 
-    python bench/forward.py [--lines 300000] [--live-lines 300000] [--workers 1] [--db NAME]
+    python bench/forward.py [--lines 600000] [--live-lines 400000] [--workers 1] [--db NAME]
                             [--py-spy PREFIX]
 
 Phases:
@@ -260,8 +260,8 @@ def stop_profile(spy: subprocess.Popen | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--lines", type=int, default=300_000, help="backlog lines (ingest, then drain)")
-    parser.add_argument("--live-lines", type=int, default=300_000, help="lines pushed while forwarding runs")
+    parser.add_argument("--lines", type=int, default=600_000, help="backlog lines (ingest, then drain)")
+    parser.add_argument("--live-lines", type=int, default=400_000, help="lines pushed while forwarding runs")
     parser.add_argument("--workers", type=int, default=1, help="Celery worker concurrency")
     parser.add_argument("--db", default=DB_NAME, help="bench database (emptied, created if missing)")
     parser.add_argument("--py-spy", metavar="PREFIX", help="profile the worker into PREFIX-<phase>.txt")
