@@ -128,6 +128,24 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
             "largest decompressed CompressedPackedForward chunk",
         ),
         _PARTIAL_TIMEOUT,
+        Option(
+            "ack_gap_ms",
+            "int",
+            50,
+            "least time between two acks on one connection when a second writer shares it "
+            "(Docker's stdout and stderr copiers): one client read must never carry both",
+            minimum=0,
+            maximum=10_000,
+        ),
+        Option(
+            "shared_idle_close_s",
+            "float",
+            2.0,
+            "seconds of silence after which a connection shared by two writers is closed, so a "
+            "writer still waiting for an ack its neighbour read re-sends at once",
+            minimum=0.1,
+            maximum=3600,
+        ),
         *_TENANT_LABEL_OPTIONS,
     ),
     "syslog": (

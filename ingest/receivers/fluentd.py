@@ -7,7 +7,10 @@ chunk was given: that reply is the sender's signal that it may forget the data.
 """
 
 import asyncio
+import contextlib
 import json
+import logging
+import math
 import struct
 import time
 from collections import OrderedDict
@@ -28,11 +31,15 @@ from .listen import READ_SIZE, SocketReceiver, check_options
 from .text import clean_key, clean_str, clean_value, line_value
 from .times import float_seconds_to_ns
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # in_forward allows 256 MiB of decompressed data; one ingest process should not.
 DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
 # Chunks already stored whose re-sends are answered without storing again (about 100 bytes each).
 ACKED_CHUNKS_KEPT = 100_000
+# Messages of one connection read ahead of storing (each at most max_message_bytes).
+INBOX_MESSAGES = 4
 # msgpack allocates a container's slots from its header before the elements arrive, so the
 # header counts must be bounded well below the byte limit.
 _MAX_ARRAY_LEN = 256 * 1024
@@ -294,6 +301,18 @@ class FluentdReceiver(SocketReceiver):
     as they come, each keeping attrs["partial"] = {"id", "ordinal", "last"} so the whole line
     can be put back together by id. A re-sent chunk (same `chunk` id) is acked without being
     stored twice, as long as this process remembers it (the last ACKED_CHUNKS_KEPT chunks).
+
+    Docker 20.10's client (fluent-logger-golang 1.6) shares one connection between a
+    container's stdout and stderr copiers and reads each ack with a fresh buffered reader, so
+    when two acks arrive together the first reader takes both and drops the second: the other
+    copier then waits for an ack that never comes (there is no read timeout) until dockerd
+    closes the logger, 10 s after the container exits, and drops the rest of its lines. A
+    message that arrived before our previous ack was written comes from such a second writer;
+    its ack is therefore written at least `ack_gap_ms` after the previous one, and the
+    connection is marked shared. A shared connection that stays silent for
+    `shared_idle_close_s` is closed, so a copier still waiting for an ack its neighbour read
+    (the gap is a heuristic) gets EOF, re-sends, and is answered at once from `_chunks`.
+    A single writer, which waits for each ack before sending again, never meets either rule.
     """
 
     kind = "fluentd"
@@ -313,6 +332,9 @@ class FluentdReceiver(SocketReceiver):
         self.partials = PartialAssembler(
             timeout_s=float(options.get("partial_timeout_s", 5.0)), max_line_bytes=max_line_bytes
         )
+        self.ack_gap_s = int(options.get("ack_gap_ms", 50)) / 1000
+        self.shared_idle_close_s = float(options.get("shared_idle_close_s", 2.0))
+        self.shared_closed = 0  # shared connections closed for silence (see the class doc)
         # chunk -> the submit storing it (while in flight), then True once it is stored.
         self._chunks: OrderedDict[str, asyncio.Future | bool] = OrderedDict()
         self.duplicates = 0
@@ -361,37 +383,73 @@ class FluentdReceiver(SocketReceiver):
         self.offer(self.partials.flush(), 0)
 
     async def stream(self, reader, writer, peer: str) -> None:
+        # Reading runs ahead of storing, so that each message carries the time it arrived (it
+        # tells a second writer apart, see the class doc) and so that messages which arrived
+        # before the sender hung up are still stored (their re-sends are then acked at once).
+        inbox: asyncio.Queue = asyncio.Queue(maxsize=INBOX_MESSAGES)
+        reading = asyncio.create_task(self._read(reader, inbox))
+        try:
+            await self._answer(writer, inbox)
+        finally:
+            reading.cancel()
+
+    async def _read(self, reader, inbox: asyncio.Queue) -> None:
         decoder = ForwardDecoder(
             max_message_bytes=self.max_message_bytes,
             max_decompressed_bytes=self.max_decompressed_bytes,
             tags=self.tags,
         )
+        try:
+            while data := await reader.read(READ_SIZE):
+                arrived = time.monotonic()
+                self.stats.bytes += len(data)
+                for message in decoder.feed(data):
+                    await inbox.put((arrived, message))
+            if decoder.pending:
+                self.malformed(f"fluentd: connection closed inside a message ({decoder.pending} bytes)")
+        except DecodeError as exc:
+            # msgpack cannot be resynchronised: drop the connection, the sender reconnects.
+            self.malformed(str(exc))
+        except ConnectionError:
+            pass
+        except Exception:
+            # A bug must not leave the answering side waiting for ever.
+            log.exception("driver %s: reading a connection failed", self.driver.name)
+            self.malformed("internal error reading a connection")
+        await inbox.put(None)
+
+    async def _answer(self, writer, inbox: asyncio.Queue) -> None:
+        acked_at = -math.inf  # when this connection's last ack was written (monotonic)
+        shared = False
         while True:
-            data = await reader.read(READ_SIZE)
-            if not data:
-                if decoder.pending:
-                    self.malformed(f"fluentd: connection closed inside a message ({decoder.pending} bytes)")
-                return
-            self.stats.bytes += len(data)
             try:
-                messages = decoder.feed(data)
-            except DecodeError as exc:
-                # msgpack cannot be resynchronised: drop the connection, the sender reconnects.
-                self.malformed(str(exc))
+                item = await asyncio.wait_for(inbox.get(), self.shared_idle_close_s if shared else None)
+            except TimeoutError:
+                self.shared_closed += 1
                 return
-            for message in messages:
-                records = [self.own(r) for r in message.records]
-                if message.chunk is None:
-                    now = time.monotonic()
-                    self.offer([whole for r in records for whole in self.partials.feed(r, now)], 0)
-                    continue
-                try:
-                    fresh = await self.store_once(message.chunk, records)
-                except (Overloaded, NotDurable) as exc:
-                    # No ack: the sender re-sends this message on a new connection.
-                    self.stats.last_error = f"fluentd: not stored, no ack sent: {exc}"[:500]
-                    return
-                if fresh:
-                    self.stats.received += len(records)
-                writer.write(ack_reply(message.chunk))
+            if item is None:
+                return
+            arrived, message = item
+            records = [self.own(r) for r in message.records]
+            if message.chunk is None:
+                now = time.monotonic()
+                self.offer([whole for r in records for whole in self.partials.feed(r, now)], 0)
+                continue
+            try:
+                fresh = await self.store_once(message.chunk, records)
+            except (Overloaded, NotDurable) as exc:
+                # No ack: the sender re-sends this message on a new connection.
+                self.stats.last_error = f"fluentd: not stored, no ack sent: {exc}"[:500]
+                return
+            if fresh:
+                self.stats.received += len(records)
+            if writer.is_closing():
+                continue  # the sender hung up: store what it sent, it re-sends for the acks
+            if arrived < acked_at:
+                # Sent before its writer could have read our last ack: a second writer.
+                shared = True
+                await asyncio.sleep(acked_at + self.ack_gap_s - time.monotonic())
+            writer.write(ack_reply(message.chunk))
+            with contextlib.suppress(ConnectionError):
                 await writer.drain()
+            acked_at = time.monotonic()

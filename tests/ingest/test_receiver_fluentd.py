@@ -3,6 +3,7 @@
 import base64
 import contextlib
 import gzip
+import json
 import socket
 import struct
 
@@ -395,3 +396,81 @@ def test_it_acks_a_resent_chunk_without_storing_it_twice(actors, ingest, unused_
         connections[2].sendall(frame(b"sent twice", once) + frame(b"another", twice))
         assert [_read_ack(connections[2]) for _ in range(2)] == [{"ack": once}, {"ack": twice}]
     assert [r["line"] for r in log_rows()] == ["sent twice", "another"]
+
+
+# --- Docker 20.10's ack client: two copiers share one connection ----------------------------
+# fluent-logger-golang 1.6 lets a container's stdout and stderr copiers write on one connection
+# and read each ack with one read into a fresh buffer, dropping whatever else that read returned.
+
+
+def _acked(line: str, source: str, chunk: str, ordinal: int | None = None, last: bool = False) -> bytes:
+    """Docker's Message mode with fluentd-request-ack, for lines of any length."""
+    record = {"container_id": CID, "container_name": "/web-1", "source": source, "log": line}
+    if ordinal is not None:
+        record |= {
+            "partial_message": "true",
+            "partial_id": "p" * 64,
+            "partial_ordinal": str(ordinal),
+            "partial_last": "true" if last else "false",
+        }
+    return msgpack.packb([CID[:12], 1767225600, record, {"chunk": chunk}])
+
+
+def _chunk(n: int) -> str:
+    return base64.b64encode(struct.pack("<QQ", 1767225600, n)).decode()
+
+
+def _store_alone(address, frame: bytes) -> dict:
+    with socket.create_connection(address, timeout=30) as conn:
+        conn.sendall(frame)
+        return _read_ack(conn)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_read_never_carries_the_acks_of_two_copiers(actors, ingest, unused_tcp_port):
+    # A large gap, so that the check below does not depend on how fast this test runs.
+    options = {"ack_gap_ms": 3000, "shared_idle_close_s": 0.5}
+    driver, _ = make_driver("fluentd", f"127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a, **options)
+    ingest([driver.id])
+    address = ("127.0.0.1", unused_tcp_port)
+    err, fragment = _acked("err-2", "stderr", _chunk(1)), _acked("f" * 16384, "stdout", _chunk(2), 1)
+    # Both are stored already: their re-sends are answered without a commit in between, which
+    # is how two acks came to be written back to back.
+    assert _store_alone(address, err) == {"ack": _chunk(1)}
+    assert _store_alone(address, fragment) == {"ack": _chunk(2)}
+
+    with socket.create_connection(address, timeout=30) as conn:
+        conn.sendall(err + fragment)  # stderr's copier wrote first, then stdout's
+        assert conn.recv(4096) == fluentd.ack_reply(_chunk(1))
+        conn.setblocking(False)
+        with pytest.raises(BlockingIOError):  # the stdout copier's ack is not there yet
+            conn.recv(4096, socket.MSG_PEEK)
+        conn.settimeout(30)
+        assert conn.recv(4096) == fluentd.ack_reply(_chunk(2))
+        # A copier whose ack its neighbour took would wait for ever: a silent shared connection
+        # is closed, so that it re-sends.
+        assert conn.recv(4096) == b""
+    assert len(log_rows()) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_what_arrived_before_the_sender_reset_the_connection(actors, ingest, unused_tcp_port):
+    driver, _ = make_driver("fluentd", f"127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a)
+    ingest([driver.id])
+    address = ("127.0.0.1", unused_tcp_port)
+    pieces = ["a" * 16384, "b" * 16384, "c" * 8192]
+    frames = [_acked(p, "stdout", _chunk(10 + i), i + 1, last=i == 2) for i, p in enumerate(pieces)]
+    conn = socket.create_connection(address, timeout=30)
+    conn.sendall(frames[0] + frames[1])
+    # What the Docker client does when it reads a neighbour's ack: close at once. With unread
+    # data (or SO_LINGER 0) the close is a reset, which must not discard the second fragment.
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+    rows = wait_rows(2)
+    # Both were stored, so the re-sends are answered at once and stored nothing again.
+    assert [_store_alone(address, f) for f in frames] == [{"ack": _chunk(10 + i)} for i in range(3)]
+    rows = wait_rows(3)
+    assert [r["line"] for r in rows] == pieces
+    marks = [json.loads(r["attrs"])["partial"] for r in rows]
+    assert [(m["ordinal"], m["last"]) for m in marks] == [(1, False), (2, False), (3, True)]
+    assert len(log_rows()) == 3
