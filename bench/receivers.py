@@ -1,6 +1,7 @@
 """Lines/s end to end per receiver, and rsyslog + ompgsql on the same syslog input.
 
     python bench/receivers.py [--lines 200000] [--only syslog-tcp,rsyslog] [--workers 4]
+        [--repeat 3] [--database bench_x] [--py-spy /tmp/prof]
 
 For each receiver: a fresh `manage.py ingest` serving one driver on a bench database (created
 and migrated here; `--database`, default logsite_bench, on DATABASE_URL's server), a sender in
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -36,7 +38,7 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench import senders  # noqa: E402
+from bench import receiver_senders as senders  # noqa: E402
 from bench.rsyslog import Rsyslogd  # noqa: E402
 
 # bench name -> (driver kind, bind)
@@ -161,20 +163,29 @@ def measure(kind: str, n: int, address, token: str, workers: int, count, lossy: 
     return Result(kind, n, stored, last_change - started, cpu_seconds, note)
 
 
-def run_receiver(name: str, n: int, workers: int, conninfo: str, tmp: Path) -> Result:
-    from ingest.models import Driver
+def run_receiver(name: str, n: int, workers: int, conninfo: str, tmp: Path, py_spy: str = "") -> Result:
+    from ingest.models import Driver, Tenant
     from tests.support.processes import IngestProcess
 
     kind, bind = RECEIVERS[name]
     clean(conninfo)
     Driver.objects.all().delete()
     port = free_port()
-    driver = Driver(name=f"bench-{name}", kind=kind, bind=bind.format(port=port))
+    # Bound to a tenant, as drivers are deployed (an unbound http driver needs it per record).
+    tenant, _ = Tenant.objects.get_or_create(slug="bench", defaults={"name": "bench"})
+    driver = Driver(name=f"bench-{name}", kind=kind, bind=bind.format(port=port), tenant=tenant)
     token = driver.set_new_token()
     driver.save()
     ingest = IngestProcess(tmp / name, writer=f"bench-{name}")
     (tmp / name).mkdir(parents=True, exist_ok=True)
     ingest.start(wait_for_drivers=[driver.id], timeout=120)
+    profiler = None
+    if py_spy:
+        # Attached, so that SIGINT makes py-spy write its file; only the thread holding the GIL.
+        spy = ["py-spy", "record", "--pid", str(ingest.proc.pid), "--format", "raw", "-r", "200"]
+        spy += ["--threads", "--gil", "--nonblocking", "-o", f"{py_spy}.{name}"]
+        profiler = subprocess.Popen(spy, stdout=subprocess.DEVNULL)
+        time.sleep(1)  # attached before the clock starts
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             result = measure(
@@ -189,6 +200,9 @@ def run_receiver(name: str, n: int, workers: int, conninfo: str, tmp: Path) -> R
             )
         stats = ingest.stats() or {}
     finally:
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
         ingest.stop()
     drv = stats.get("drivers", {}).get(str(driver.id), {})
     extra = [result.note] if result.note else []
@@ -230,6 +244,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated: " + ", ".join([*RECEIVERS, "rsyslog"]))
     parser.add_argument("--database", default="logsite_bench")
     parser.add_argument("--repeat", type=int, default=1, help="run the list this often; the best run counts")
+    parser.add_argument("--py-spy", default="", help="py-spy each ingest run into FILE.<receiver>")
     args = parser.parse_args()
     chosen = [c for c in args.only.split(",") if c] or [*RECEIVERS, "rsyslog"]
     unknown = set(chosen) - {*RECEIVERS, "rsyslog"}
@@ -248,8 +263,8 @@ def main() -> None:
 
     conninfo = conninfo_from_settings()
     shape = f"{senders.LINE_BYTES}-byte lines from {senders.CONTAINERS} containers"
-    print(f"{args.lines} {shape}, {os.cpu_count()} CPUs")
-    columns = f"{'sent':>9} {'stored':>9} {'seconds':>8} {'lines/s':>10} {'CPU µs/line':>12}"
+    print(f"{args.lines} {shape}, {os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    columns = f"{'sent':>9} {'stored':>9} {'seconds':>8} {'lines/s':>10} {'CPU µs/line':>12} {'load':>5}"
     print(f"{'receiver':<16} {columns}  notes")
     results: dict[str, Result] = {}
     with tempfile.TemporaryDirectory(prefix="bench-receivers-") as tmp:
@@ -259,14 +274,14 @@ def main() -> None:
             if name == "rsyslog":
                 result = run_rsyslog(args.lines, conninfo, Path(tmp))
             else:
-                result = run_receiver(name, args.lines, args.workers, conninfo, Path(tmp))
+                result = run_receiver(name, args.lines, args.workers, conninfo, Path(tmp), args.py_spy)
             if name not in results or result.rate > results[name].rate:
                 results[name] = result
             lost = 1 - result.stored / result.sent
             loss = f"{100 * lost:.1f}% lost; " if lost else ""
             print(
                 f"{result.name:<16} {result.sent:>9} {result.stored:>9} {result.seconds:>8.2f} "
-                f"{result.rate:>10,.0f} {result.cpu_us:>12.1f}  {loss}{result.note}",
+                f"{result.rate:>10,.0f} {result.cpu_us:>12.1f} {os.getloadavg()[0]:>5.2f}  {loss}{result.note}",
                 flush=True,
             )
     if args.repeat > 1:
