@@ -263,7 +263,8 @@ def main() -> None:
 
     conninfo = conninfo_from_settings()
     shape = f"{senders.LINE_BYTES}-byte lines from {senders.CONTAINERS} containers"
-    print(f"{args.lines} {shape}, {os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{args.lines} {shape}, {os.cpu_count()} CPUs, load {load}")
     columns = f"{'sent':>9} {'stored':>9} {'seconds':>8} {'lines/s':>10} {'CPU µs/line':>12} {'load':>5}"
     print(f"{'receiver':<16} {columns}  notes")
     results: dict[str, Result] = {}
@@ -281,7 +282,8 @@ def main() -> None:
             loss = f"{100 * lost:.1f}% lost; " if lost else ""
             print(
                 f"{result.name:<16} {result.sent:>9} {result.stored:>9} {result.seconds:>8.2f} "
-                f"{result.rate:>10,.0f} {result.cpu_us:>12.1f} {os.getloadavg()[0]:>5.2f}  {loss}{result.note}",
+                f"{result.rate:>10,.0f} {result.cpu_us:>12.1f} {os.getloadavg()[0]:>5.2f}  "
+                f"{loss}{result.note}",
                 flush=True,
             )
     if args.repeat > 1:
