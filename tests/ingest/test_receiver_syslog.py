@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.receivers import syslog
+from ingest.receivers.base import DriverConfig
 from ingest.receivers.dockertag import TagTemplate
 from ingest.receivers.errors import DecodeError
 from tests.base import make_driver
@@ -280,6 +281,42 @@ def test_it_takes_the_fast_path_for_what_docker_sends():
     ):
         assert syslog._docker_5424(data, TagTemplate(), 7) == syslog._parse(data, TagTemplate(), 7)
         assert syslog._docker_5424(data, TagTemplate(), 7) is not None
+
+
+# Octet-counted frames may end with the sender's newline, which is not part of the line.
+_message = st.one_of(st.binary(max_size=40), st.binary(max_size=40).map(lambda b: b + b"\n"))
+
+
+def _receiver(tags: TagTemplate, tenant: str | None) -> syslog.SyslogReceiver:
+    driver = DriverConfig(7, "s", "syslog", "tcp://127.0.0.1:1", tenant, "", {"tag_template": tags.template})
+    return syslog.SyslogReceiver(driver, pipeline=None)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 200), _stamp, _field, _field, _message), max_size=6),
+    st.sampled_from([TagTemplate(), TagTemplate("{{.ImageName}}/{{.Name}}/{{.ID}}")]),
+    st.sampled_from([None, "team-a"]),
+    st.sampled_from(["", "10.0.0.9"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_receivers_cached_headers_give_what_the_general_parser_gives(frames, tags, tenant, peer):
+    # Twice through one receiver, so that the second pass is served from its header cache.
+    data = [
+        b"<%d>1 %s %s %s 812 %s - %s" % (pri, stamp, host, app, app, msg)
+        for pri, stamp, host, app, msg in frames
+    ]
+    receiver = _receiver(tags, tenant)
+    expected = []
+    for frame in data:
+        try:
+            record = syslog.parse_message(frame, tags=tags, received_ns=5)
+        except DecodeError:
+            continue
+        record.host = record.host or peer
+        record.tenant, record.driver_id = tenant or "default", 7
+        expected.append(record)
+    assert receiver._decode(data, peer, 5) == expected
+    assert receiver._decode(data, peer, 5) == expected
 
 
 @given(st.binary(max_size=500))
