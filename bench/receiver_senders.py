@@ -117,6 +117,29 @@ def _tcp_stream(payload: bytes, address: tuple[str, int]) -> Callable[[], None]:
     return send
 
 
+def _tcp_streams(payload: bytes, addresses: list[tuple[str, int]]) -> Callable[[], None]:
+    """The stream cut at line ends into one part per address, sent at once (many containers)."""
+    parts, start = [], 0
+    for i in range(1, len(addresses) + 1):
+        end = (
+            len(payload)
+            if i == len(addresses)
+            else payload.index(b"\n", len(payload) * i // len(addresses)) + 1
+        )
+        parts.append(payload[start:end])
+        start = end
+    sends = [_tcp_stream(part, address) for part, address in zip(parts, addresses, strict=True)]
+
+    def send() -> None:
+        threads = [threading.Thread(target=one) for one in sends]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    return send
+
+
 def _udp(datagrams: list[bytes], address: tuple[str, int]) -> Callable[[], None]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.connect(address)
@@ -163,6 +186,8 @@ def _batches(n: int, size: int, encode: Callable[[int], bytes], separator: bytes
 def build(kind: str, n: int, address: tuple[str, int], token: str, workers: int) -> Callable[[], None]:
     now = time.time()
     if kind == "syslog-tcp":
+        if isinstance(address[0], list | tuple):  # several receiving processes
+            return _tcp_streams(syslog_stream(n), [tuple(a) for a in address])
         return _tcp_stream(syslog_stream(n), address)
     if kind == "syslog-udp":
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")

@@ -103,11 +103,11 @@ def stored_rows(conn: psycopg.Connection) -> int:
 
 
 class CpuMeter:
-    """CPU seconds used by the receiving process and by the Postgres backends serving it: the
-    cost of storing the lines, which a busy shared machine distorts far less than lines/s."""
+    """CPU seconds used by the receiving processes and by the Postgres backends serving them:
+    the cost of storing the lines, which a busy shared machine distorts far less than lines/s."""
 
-    def __init__(self, conn: psycopg.Connection, pid: int):
-        self.conn, self.pid = conn, pid
+    def __init__(self, conn: psycopg.Connection, *pids: int):
+        self.conn, self.pids = conn, pids
         self.start = self._now()
 
     def _now(self) -> dict[int, float]:
@@ -115,7 +115,7 @@ class CpuMeter:
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         ).fetchall()
-        return {pid: _cpu_seconds(pid) for pid in [self.pid, *(row[0] for row in backends)]}
+        return {pid: _cpu_seconds(pid) for pid in [*self.pids, *(row[0] for row in backends)]}
 
     def used(self) -> float:
         return sum(seconds - self.start.get(pid, 0.0) for pid, seconds in self._now().items())
@@ -214,6 +214,50 @@ def run_receiver(name: str, n: int, workers: int, conninfo: str, tmp: Path, py_s
     return result
 
 
+def run_syslog_processes(count: int, n: int, conninfo: str, tmp: Path) -> Result:
+    """`count` ingest processes, each with its own syslog TCP driver and port, fed at once by
+    one connection each: what sharing one port between processes (SO_REUSEPORT, as the HTTP
+    drivers do under LOGSITE_INGEST_PROCESSES) would reach, given as many sending hosts."""
+    from ingest.models import Driver, Tenant
+    from tests.support.processes import IngestProcess
+
+    clean(conninfo)
+    Driver.objects.all().delete()
+    tenant, _ = Tenant.objects.get_or_create(slug="bench", defaults={"name": "bench"})
+    procs, addresses = [], []
+    try:
+        for i in range(count):
+            port = free_port()
+            driver = Driver(
+                name=f"bench-syslog-{i}", kind="syslog", bind=f"tcp://127.0.0.1:{port}", tenant=tenant
+            )
+            driver.set_new_token()
+            driver.save()
+            (tmp / f"syslog-{i}").mkdir(parents=True, exist_ok=True)
+            proc = IngestProcess(
+                tmp / f"syslog-{i}", writer=f"bench-syslog-{i}", args=("--driver", str(driver.id))
+            )
+            procs.append(proc)
+            proc.start(wait_for_drivers=[driver.id], timeout=120)
+            addresses.append(("127.0.0.1", port))
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            result = measure(
+                "syslog-tcp",
+                n,
+                addresses,
+                "",
+                1,
+                lambda: stored_rows(conn),
+                False,
+                lambda: CpuMeter(conn, *(p.proc.pid for p in procs)),
+            )
+    finally:
+        for proc in procs:
+            proc.stop()
+    result.name = f"syslog-tcp x{count}"
+    return result
+
+
 def run_rsyslog(n: int, conninfo: str, tmp: Path) -> Result:
     port = free_port()
     daemon = Rsyslogd(tmp / "rsyslog", conninfo, port)
@@ -245,8 +289,13 @@ def main() -> None:
     parser.add_argument("--database", default="logsite_bench")
     parser.add_argument("--repeat", type=int, default=1, help="run the list this often; the best run counts")
     parser.add_argument("--py-spy", default="", help="py-spy each ingest run into FILE.<receiver>")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="also run syslog-tcp in this many ingest processes"
+    )
     args = parser.parse_args()
     chosen = [c for c in args.only.split(",") if c] or [*RECEIVERS, "rsyslog"]
+    if args.processes > 1 and "syslog-tcp" in chosen:
+        chosen.insert(chosen.index("syslog-tcp") + 1, "syslog-tcp-processes")
     unknown = set(chosen) - {*RECEIVERS, "rsyslog"}
     if unknown:
         parser.error(f"unknown: {sorted(unknown)}")
@@ -274,6 +323,8 @@ def main() -> None:
         for name in [name for _ in range(args.repeat) for name in chosen]:
             if name == "rsyslog":
                 result = run_rsyslog(args.lines, conninfo, Path(tmp))
+            elif name == "syslog-tcp-processes":
+                result = run_syslog_processes(args.processes, args.lines, conninfo, Path(tmp))
             else:
                 result = run_receiver(name, args.lines, args.workers, conninfo, Path(tmp), args.py_spy)
             if name not in results or result.rate > results[name].rate:
@@ -288,12 +339,15 @@ def main() -> None:
             )
     if args.repeat > 1:
         print("best of", args.repeat, ": " + ", ".join(f"{n} {r.rate:,.0f}/s" for n, r in results.items()))
-    if "syslog-tcp" in results and "rsyslog" in results and results["rsyslog"].rate:
-        logsite, rsyslog = results["syslog-tcp"], results["rsyslog"]
-        print(
-            f"Logsite syslog-tcp / rsyslog+ompgsql on the same input: {logsite.rate / rsyslog.rate:.1f}x the "
-            f"lines/s (goal: 5x), {rsyslog.cpu_us / logsite.cpu_us:.1f}x less CPU per line"
-        )
+    rsyslog = results.get("rsyslog")
+    for name in ("syslog-tcp", "syslog-tcp-processes"):
+        if name in results and rsyslog is not None and rsyslog.rate:
+            logsite = results[name]
+            print(
+                f"Logsite {logsite.name} / rsyslog+ompgsql on the same input: "
+                f"{logsite.rate / rsyslog.rate:.1f}x the lines/s (goal: 5x), "
+                f"{rsyslog.cpu_us / logsite.cpu_us:.1f}x less CPU per line"
+            )
 
 
 if __name__ == "__main__":
