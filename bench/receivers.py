@@ -294,11 +294,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     chosen = [c for c in args.only.split(",") if c] or [*RECEIVERS, "rsyslog"]
-    if args.processes > 1 and "syslog-tcp" in chosen:
-        chosen.insert(chosen.index("syslog-tcp") + 1, "syslog-tcp-processes")
     unknown = set(chosen) - {*RECEIVERS, "rsyslog"}
     if unknown:
         parser.error(f"unknown: {sorted(unknown)}")
+    if args.processes > 1 and "syslog-tcp" in chosen:
+        chosen.insert(chosen.index("syslog-tcp") + 1, "syslog-tcp-processes")
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/logsite")
     url = urlunsplit(urlsplit(base)._replace(path=f"/{args.database}"))
