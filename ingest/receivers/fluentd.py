@@ -307,12 +307,13 @@ class FluentdReceiver(SocketReceiver):
     when two acks arrive together the first reader takes both and drops the second: the other
     copier then waits for an ack that never comes (there is no read timeout) until dockerd
     closes the logger, 10 s after the container exits, and drops the rest of its lines. A
-    message that arrived before our previous ack was written comes from such a second writer;
-    its ack is therefore written at least `ack_gap_ms` after the previous one, and the
-    connection is marked shared. A shared connection that stays silent for
-    `shared_idle_close_s` is closed, so a copier still waiting for an ack its neighbour read
-    (the gap is a heuristic) gets EOF, re-sends, and is answered at once from `_chunks`.
-    A single writer, which waits for each ack before sending again, never meets either rule.
+    message of the other stream than the last acked one, or one that arrived before our last
+    ack was written, comes from such a second writer; its ack is therefore written at least
+    `ack_gap_ms` after the previous one, and the connection is marked shared. A shared
+    connection that stays silent for `shared_idle_close_s` is closed, so a copier still
+    waiting for an ack its neighbour read (the gap is a heuristic: a starved client may read
+    late) gets EOF, re-sends, and is answered at once from `_chunks`. A single writer of one
+    stream, which waits for each ack before sending again, never meets either rule.
     """
 
     kind = "fluentd"
@@ -420,6 +421,7 @@ class FluentdReceiver(SocketReceiver):
 
     async def _answer(self, writer, inbox: asyncio.Queue) -> None:
         acked_at = -math.inf  # when this connection's last ack was written (monotonic)
+        last_writer = None  # the stream (Docker copier) of the last acked message
         shared = False
         while True:
             try:
@@ -445,10 +447,13 @@ class FluentdReceiver(SocketReceiver):
                 self.stats.received += len(records)
             if writer.is_closing():
                 continue  # the sender hung up: store what it sent, it re-sends for the acks
-            if arrived < acked_at:
-                # Sent before its writer could have read our last ack: a second writer.
+            writer_key = records[0].stream if records else None
+            # Another stream's copier, or sent before its writer could have read our last ack:
+            # a second writer, which may be reading when the first has not read yet.
+            if arrived < acked_at or (last_writer is not None and writer_key != last_writer):
                 shared = True
                 await asyncio.sleep(acked_at + self.ack_gap_s - time.monotonic())
+            last_writer = writer_key
             writer.write(ack_reply(message.chunk))
             with contextlib.suppress(ConnectionError):
                 await writer.drain()

@@ -474,3 +474,27 @@ def test_it_stores_what_arrived_before_the_sender_reset_the_connection(actors, i
     marks = [json.loads(r["attrs"])["partial"] for r in rows]
     assert [(m["ordinal"], m["last"]) for m in marks] == [(1, False), (2, False), (3, True)]
     assert len(log_rows()) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_other_streams_ack_waits_even_when_its_message_came_after_ours(actors, ingest, unused_tcp_port):
+    # A copier starved of CPU reads its ack late: by then the other stream's message may have
+    # arrived after our ack was written, and its ack must still not join ours in one read.
+    options = {"ack_gap_ms": 3000, "shared_idle_close_s": 0.5}
+    driver, _ = make_driver("fluentd", f"127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a, **options)
+    ingest([driver.id])
+    address = ("127.0.0.1", unused_tcp_port)
+    out, err = _acked("out-1", "stdout", _chunk(21)), _acked("err-1", "stderr", _chunk(22))
+    assert [_store_alone(address, f) for f in (out, err)] == [{"ack": _chunk(21)}, {"ack": _chunk(22)}]
+
+    with socket.create_connection(address, timeout=30) as conn:
+        conn.sendall(out)
+        assert conn.recv(4096, socket.MSG_PEEK) == fluentd.ack_reply(_chunk(21))  # written, not read
+        conn.sendall(err)
+        assert conn.recv(4096) == fluentd.ack_reply(_chunk(21))
+        conn.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            conn.recv(4096, socket.MSG_PEEK)
+        conn.settimeout(30)
+        assert conn.recv(4096) == fluentd.ack_reply(_chunk(22))
+        assert conn.recv(4096) == b""  # shared and then silent: closed
