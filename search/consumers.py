@@ -17,6 +17,7 @@ fan-out did not deliver (search/tail/cursor.py explains the rule).
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ MAX_PAGE = 5_000
 SEND_CHUNK = 2_000
 SWEEP_EVERY_S = 1.5
 REFRESH_CONTAINERS_EVERY_S = 5.0
+# bench/tail.py: live messages carry fan-out's stamps plus when this consumer got and sent them.
+TRACE = os.environ.get("LOGSITE_TAIL_TRACE") == "1"
 
 
 def names_containers(node: Node) -> bool:
@@ -202,6 +205,7 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
         sub = self.sub
         if sub is None:
             return
+        received_ms = time.time() * 1000 if TRACE else 0.0
         out: list[list] = []
         for container in event.get("containers", []):
             ckey = container.get("ckey")
@@ -217,7 +221,10 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
                 ):
                     out.append(line)
         if out and self.sub is sub:
-            await self._send_lines(sub, out, "live")
+            trace = None
+            if TRACE:
+                trace = dict(event.get("trace") or {}, received_ms=received_ms)
+            await self._send_lines(sub, out, "live", trace)
 
     async def _adopt(self, sub: Subscription, ckey: int) -> bool:
         """A container that appeared after subscribing (tenant groups only)."""
@@ -326,12 +333,18 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
                 new[str(ckey)] = public_container(sub.containers[ckey])
         return new
 
-    async def _send_lines(self, sub: Subscription, lines: list[list], source: str) -> None:
+    async def _send_lines(self, sub: Subscription, lines: list[list], source: str, trace=None) -> None:
         for start in range(0, len(lines), SEND_CHUNK):
             chunk = lines[start : start + SEND_CHUNK]
-            await self.send_json(
-                {"type": "lines", "source": source, "containers": self._describe(sub, chunk), "lines": chunk}
-            )
+            message = {
+                "type": "lines",
+                "source": source,
+                "containers": self._describe(sub, chunk),
+                "lines": chunk,
+            }
+            if trace is not None:
+                message["trace"] = dict(trace, sent_ms=time.time() * 1000)
+            await self.send_json(message)
 
     async def _error(self, message: str) -> None:
         await self.send_json({"type": "error", "message": message})

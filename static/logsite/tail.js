@@ -140,11 +140,47 @@
     return el("div", "skipped", count + " lines skipped — " + reason);
   }
 
-  function lineCount() { return log.childElementCount; }
+  // Rows live in blocks of CHUNK inside the log, never directly in it: appending a line or
+  // dropping the oldest then touches one block, and the browser skips layout and paint of every
+  // block off screen (content-visibility), instead of walking 5,000 rows on every frame.
+  var CHUNK = 100;
+  var rows = 0; // lines and skip markers in the DOM
 
+  function appendRows(nodes) {
+    var chunk = log.lastElementChild, i = 0;
+    while (i < nodes.length) {
+      if (!chunk || chunk.childElementCount >= CHUNK) {
+        chunk = el("div", "chunk");
+        log.appendChild(chunk);
+      }
+      var fragment = document.createDocumentFragment();
+      var room = CHUNK - chunk.childElementCount;
+      for (var end = Math.min(nodes.length, i + room); i < end; i++) fragment.appendChild(nodes[i]);
+      chunk.appendChild(fragment);
+    }
+    rows += nodes.length;
+  }
+
+  function prependRows(nodes) {
+    for (var start = nodes.length; start > 0; start -= CHUNK) {
+      var chunk = el("div", "chunk");
+      for (var i = Math.max(0, start - CHUNK); i < start; i++) chunk.appendChild(nodes[i]);
+      log.insertBefore(chunk, log.firstChild);
+    }
+    rows += nodes.length;
+  }
+
+  // Whole blocks go: the DOM keeps between CAP - CHUNK and CAP rows.
   function trimTop() {
-    var extra = lineCount() - CAP;
-    while (extra-- > 0 && log.firstChild) log.removeChild(log.firstChild);
+    while (rows > CAP && log.firstElementChild) {
+      rows -= log.firstElementChild.childElementCount;
+      log.removeChild(log.firstElementChild);
+    }
+  }
+
+  function clearRows() {
+    log.textContent = "";
+    rows = 0;
   }
 
   function flush() {
@@ -164,32 +200,25 @@
       batch = batch.slice(batch.length - CAP);
     }
     if (!batch.length && !state.skipped) return;
-    var fragment = document.createDocumentFragment();
+    var nodes = [];
     if (state.skipped) {
-      fragment.appendChild(skipMarker(state.skipped, state.skipReason));
+      nodes.push(skipMarker(state.skipped, state.skipReason));
       state.skipped = 0;
       state.skipReason = "";
     }
-    for (var i = 0; i < batch.length; i++) fragment.appendChild(renderLine(batch[i]));
-    log.appendChild(fragment);
+    for (var i = 0; i < batch.length; i++) nodes.push(renderLine(batch[i]));
+    appendRows(nodes);
     trimTop();
     log.scrollTop = log.scrollHeight;
     if (typeof window.logsiteTailOnRender === "function") window.logsiteTailOnRender(batch);
     if (state.live) setStatus("live · " + state.query);
   }
 
-  // At most one DOM update per animation frame, and at most one per MIN_FRAME_MS: each update
-  // costs a relayout and repaint of the view whatever the number of lines, so a flood is drawn
-  // in fewer, larger batches.
-  var MIN_FRAME_MS = 50;
-  var lastFlush = 0;
-
+  // At most one DOM update per animation frame: a flood is drawn in fewer, larger batches,
+  // because a slow frame delays the next one.
   function schedule() {
     if (state.frame) return;
-    var wait = lastFlush + MIN_FRAME_MS - performance.now();
-    state.frame = -1;
-    var request = function () { state.frame = requestAnimationFrame(function () { lastFlush = performance.now(); flush(); }); };
-    if (wait > 0) setTimeout(request, wait); else request();
+    state.frame = requestAnimationFrame(flush);
   }
 
   function receiveLines(message) {
@@ -208,11 +237,11 @@
     state.loadingEarlier = false;
     var described = message.containers || {};
     for (var key in described) if (Object.prototype.hasOwnProperty.call(described, key)) state.containers[key] = described[key];
-    var fragment = document.createDocumentFragment();
+    var nodes = [];
     var lines = message.lines || [];
-    for (var i = lines.length - 1; i >= 0; i--) fragment.appendChild(renderLine(lines[i]));
+    for (var i = lines.length - 1; i >= 0; i--) nodes.push(renderLine(lines[i]));
     var before = log.scrollHeight;
-    log.insertBefore(fragment, log.firstChild);
+    prependRows(nodes);
     log.scrollTop += log.scrollHeight - before;
     earlierButton.disabled = !message.more;
     if (!message.more) earlierButton.textContent = "No earlier lines";
@@ -236,6 +265,7 @@
       if (generation !== state.generation) return;
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (typeof window.logsiteTailOnMessage === "function") window.logsiteTailOnMessage(message);
       if (message.type === "lines") receiveLines(message);
       else if (message.type === "earlier") receiveEarlier(message);
       else if (message.type === "live") {
@@ -270,7 +300,7 @@
     errorBox.hidden = true;
     earlierButton.disabled = false;
     earlierButton.textContent = "Load earlier";
-    while (log.firstChild) log.removeChild(log.firstChild);
+    clearRows();
     if (state.socket) state.socket.close();
     connect(false);
   }
