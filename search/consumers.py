@@ -261,11 +261,24 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
             await self._join([container_group(k) for k in new])
 
     async def _sweep(self, sub: Subscription) -> bool:
-        """Sends stored lines that neither history nor live delivered; True when truncated."""
+        """Sends stored lines that neither history nor live delivered; True when truncated.
+
+        The store counts its lines above the floor per container and writer batch; those
+        counts are compared with the ids this socket took before asking (search/tail/cursor.py
+        says why equal means complete). Only the batches that come up short are read id by
+        id, so a sweep costs one grouped count while fan-out delivers everything."""
+        floors = sub.cursor.floors()
+        taken = sub.cursor.taken_by_block()  # before the store is read
         frontier = await database_sync_to_async(store.id_snapshot)()
-        pairs = await database_sync_to_async(store.ids_above)(sub.cursor.floors(), sub.tenants)
+        stored = await database_sync_to_async(store.block_counts)(floors, sub.tenants)
         if self.sub is not sub:
             return False
+        short = [(ckey, block) for ckey, block, count in stored if count != taken[(ckey, block)]]
+        pairs = []
+        if short:
+            pairs = await database_sync_to_async(store.ids_in_blocks)(short, floors, sub.tenants)
+            if self.sub is not sub:
+                return False
         truncated = len(pairs) >= store.SWEEP_LIMIT
         seen_up_to = pairs[-1][1] if truncated else frontier - 1
         now = time.monotonic()

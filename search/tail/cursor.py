@@ -12,8 +12,10 @@ sweep saw at least `settle_s` ago: a transaction that held a smaller id has had 
 commit. Ids at or below the floor are forgotten and treated as already seen.
 """
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
+
+from ingest.store.schema import ID_BLOCK
 
 
 @dataclass
@@ -48,6 +50,16 @@ class TailCursor:
         state.seen.add(row_id)
         state.last_sent = max(state.last_sent, row_id)
         return True
+
+    def taken_by_block(self) -> Counter:
+        """(ckey, block) -> how many ids above the floor were taken, per writer batch (a block
+        of ID_BLOCK ids). Every id taken is a committed line, so taken before the store is
+        read these are never more than the store holds; an equal count means none is missing."""
+        counts: Counter = Counter()
+        for ckey, state in self._by_ckey.items():
+            floor = state.floor
+            counts.update((ckey, (i - 1) // ID_BLOCK) for i in state.seen if i > floor)
+        return counts
 
     def floors(self) -> dict[int, int]:
         return {ckey: state.floor for ckey, state in self._by_ckey.items()}
