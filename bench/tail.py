@@ -7,7 +7,7 @@ per rate, how many lines arrived, and the tab's JS heap (CDP Runtime.getHeapUsag
 forced GC) sampled through the last run.
 
     python -m bench.tail                               # 1k and 10k lines/s, 20 s each
-    python -m bench.tail --rates 10000 --seconds 600   # the issue's 10-minute heap run
+    python -m bench.tail --rates 10000 --seconds 600 --heap-every 60   # the 10-minute heap run
 
 It creates (and drops) its own database (`--db`, default `logsite_bench_tail`); Redis comes
 from REDIS_URL. The page hands its measurements over every 200 ms (so the bench itself grows
@@ -183,6 +183,13 @@ def main() -> None:
     parser.add_argument("--db", default="logsite_bench_tail", help="database to create (and drop)")
     parser.add_argument("--batch-wait-ms", type=int, default=None, help="ingest's LOGSITE_BATCH_WAIT_MS")
     parser.add_argument("--no-trace", action="store_true", help="servers without LOGSITE_TAIL_TRACE")
+    parser.add_argument(
+        "--heap-every",
+        type=float,
+        default=0,
+        help="seconds between heap samples during a run (0: at its start and end only); each"
+        " sample forces a full GC in the tab, which stalls it and shows in the latency",
+    )
     options = parser.parse_args()
     rates = [int(r) for r in options.rates.split(",")]
     if not options.no_trace:
@@ -238,7 +245,9 @@ def main() -> None:
                     if time.monotonic() - started >= options.warmup:
                         figures.add(latencies, stages)
 
-                sent = run_rate(push_url, token, rate, options.seconds, page, sample, drain)
+                sent = run_rate(
+                    push_url, token, rate, options.seconds, page, sample, drain, options.heap_every
+                )
                 page.wait_for_timeout(2000)  # let the last lines arrive
                 drain()
                 busy = {k: v - busy_before[k] for k, v in busy_seconds(cdp).items()}
@@ -273,21 +282,21 @@ def main() -> None:
             drop_database(options.db)
 
 
-def run_rate(push_url, token, rate, seconds, page, sample, drain) -> int:
+def run_rate(push_url, token, rate, seconds, page, sample, drain, heap_every: float) -> int:
     """Produces in a thread of its own while this thread drains the page's figures every
-    200 ms and samples the heap every 10 s."""
+    200 ms and samples the heap every `heap_every` seconds (if set)."""
     result: list[int] = []
     producer = threading.Thread(
         target=lambda: result.append(asyncio.run(produce(push_url, token, rate, seconds)))
     )
     producer.start()
-    next_sample = time.monotonic() + 10
+    next_sample = time.monotonic() + heap_every
     while producer.is_alive():
         page.wait_for_timeout(200)  # keeps Playwright's event pump (and the page) going
         drain()
-        if time.monotonic() >= next_sample:
+        if heap_every and time.monotonic() >= next_sample:
             sample()
-            next_sample += 10
+            next_sample += heap_every
     producer.join()
     return result[0]
 
