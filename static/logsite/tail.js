@@ -90,6 +90,8 @@
     if (pos < text.length) parent.appendChild(el("span", cls, text.slice(pos)));
   }
 
+  var attrsOf = new WeakMap(); // row → its structured fields; a row that leaves the DOM takes them along
+
   function jsonOf(text, attrs) {
     var trimmed = text.trim();
     if (trimmed.charAt(0) === "{") {
@@ -119,17 +121,12 @@
     var msg = el("span", "msg");
     var segments = window.LogsiteAnsi.parse(text);
     for (var i = 0; i < segments.length; i++) appendHighlighted(msg, segments[i].text, segments[i].cls);
-    var doc = jsonOf(text, line[7]);
-    if (doc) {
+    if (jsonOf(text, line[7])) {
+      // One listener on the log opens it (below); a row keeps no closure and no parsed copy.
       var toggle = el("button", "json-toggle", "{…}");
       toggle.type = "button";
       toggle.setAttribute("aria-expanded", "false");
-      toggle.addEventListener("click", function () {
-        var open = row.querySelector("pre.json");
-        if (open) { open.remove(); toggle.setAttribute("aria-expanded", "false"); return; }
-        row.appendChild(el("pre", "json", JSON.stringify(doc, null, 2)));
-        toggle.setAttribute("aria-expanded", "true");
-      });
+      if (line[7]) attrsOf.set(row, line[7]);
       row.appendChild(toggle);
     }
     row.appendChild(msg);
@@ -230,6 +227,13 @@
       if (!(state.lastIds[ckey] >= id)) state.lastIds[ckey] = id;
       state.pending.push(lines[i]);
     }
+    // Frames stop in a hidden tab: never hold more than CAP lines waiting, say what was dropped.
+    var over = state.pending.length - CAP;
+    if (over > 0) {
+      state.pending.splice(0, over);
+      state.skipped += over;
+      state.skipReason = state.skipReason || (state.paused ? "paused" : "overloaded");
+    }
     schedule();
   }
 
@@ -317,6 +321,17 @@
   log.addEventListener("mouseover", function (event) {
     var ts = event.target.closest && event.target.closest("time.ts");
     if (ts && !ts.title) ts.title = dateFormat.format(new Date(parseInt(ts.parentNode.dataset.ts, 10) / 1000));
+  });
+
+  log.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest("button.json-toggle");
+    if (!toggle) return;
+    var row = toggle.parentNode;
+    var open = row.querySelector("pre.json");
+    if (open) { open.remove(); toggle.setAttribute("aria-expanded", "false"); return; }
+    var doc = jsonOf(row.querySelector(".msg").textContent, attrsOf.get(row));
+    row.appendChild(el("pre", "json", JSON.stringify(doc, null, 2)));
+    toggle.setAttribute("aria-expanded", "true");
   });
 
   form.addEventListener("submit", function (event) { event.preventDefault(); start(); });
