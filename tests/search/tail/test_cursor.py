@@ -28,3 +28,17 @@ def test_taken_counts_follow_the_floor_when_it_settles():
     assert cursor.floors() == {7: 6}
     assert cursor.taken_by_block() == {(7, 0): 4}
     assert not cursor.take(7, 5)  # at or under the floor: treated as already sent
+
+
+def test_settling_forgets_whole_batches_under_the_floor_and_keeps_the_rest():
+    cursor = TailCursor(settle_s=0)
+    cursor.watch(7, floor=0)
+    ids = [1, 2, 1 + ID_BLOCK, 2 + ID_BLOCK, 3 + ID_BLOCK, 1 + 2 * ID_BLOCK]
+    for row_id in ids:
+        cursor.take(7, row_id)
+    cursor.observed(7, 2 + ID_BLOCK, now=1.0)
+    cursor.settle(now=1.0)
+    assert cursor.taken_by_block() == {(7, 1): 1, (7, 2): 1}
+    assert cursor.unseen(7, [*ids, 4 + ID_BLOCK]) == [4 + ID_BLOCK]
+    assert not cursor.take(7, 3 + ID_BLOCK)
+    assert cursor.take(7, 4 + ID_BLOCK)
