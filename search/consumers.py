@@ -27,6 +27,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from ingest.fanout import container_group, tenant_group
+from ingest.store.schema import ID_BLOCK
 from ingest.timeparse import rfc3339_to_ns
 from search.querylang import QueryError, compile_matcher, parse
 from search.querylang.nodes import And, Node, Not, Or, Text, is_container_level
@@ -79,6 +80,7 @@ class Subscription:
     told: set[int] = field(default_factory=set)  # containers the client has been described
     cursor: TailCursor = field(default_factory=TailCursor)
     refreshed_at: float = 0.0
+    horizon: int = 0  # the id frontier the previous sweep read
 
 
 class LiveTailConsumer(AsyncJsonWebsocketConsumer):
@@ -161,7 +163,7 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
         await self._send_lines(
             sub, [line for line in history if sub.cursor.take(line[0], line[1])], "history"
         )
-        while await self._sweep(sub):  # catch up after a resume before calling it live
+        while await self._sweep(sub, catching_up=True):  # after a resume, before calling it live
             pass
         if self.sub is sub:
             await self.send_json(
@@ -260,17 +262,26 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
         if sub.by_container:
             await self._join([container_group(k) for k in new])
 
-    async def _sweep(self, sub: Subscription) -> bool:
+    async def _sweep(self, sub: Subscription, catching_up: bool = False) -> bool:
         """Sends stored lines that neither history nor live delivered; True when truncated.
 
         The store counts its lines above the floor per container and writer batch; those
         counts are compared with the ids this socket took before asking (search/tail/cursor.py
         says why equal means complete). Only the batches that come up short are read id by
-        id, so a sweep costs one grouped count while fan-out delivers everything."""
+        id, so a sweep costs one grouped count while fan-out delivers everything.
+
+        A periodic sweep looks only at batches reserved before the previous sweep: a batch
+        that committed a moment ago is normally still on its way live, and reading it from the
+        store would only race the live message (and cost a read of every row). Catching up
+        after a resume looks at everything."""
         floors = sub.cursor.floors()
         taken = sub.cursor.taken_by_block()  # before the store is read
         frontier = await database_sync_to_async(store.id_snapshot)()
-        stored = await database_sync_to_async(store.block_counts)(floors, sub.tenants)
+        horizon = frontier if catching_up else sub.horizon
+        sub.horizon = frontier
+        # The frontier is the first id of the newest reserved block: that block counts too.
+        below = horizon + ID_BLOCK
+        stored = await database_sync_to_async(store.block_counts)(floors, sub.tenants, below)
         if self.sub is not sub:
             return False
         short = [(ckey, block) for ckey, block, count in stored if count != taken[(ckey, block)]]
@@ -280,7 +291,7 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
             if self.sub is not sub:
                 return False
         truncated = len(pairs) >= store.SWEEP_LIMIT
-        seen_up_to = pairs[-1][1] if truncated else frontier - 1
+        seen_up_to = pairs[-1][1] if truncated else horizon - 1
         now = time.monotonic()
         by_ckey: dict[int, list[int]] = {}
         for ckey, row_id in pairs:

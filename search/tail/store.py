@@ -122,9 +122,10 @@ def earlier(node, tenants, ckeys, before: tuple[datetime, int], limit: int, now:
     return _search(node, tenants, ckeys, limit, before=before, newest_first=True, now=now)
 
 
-def block_counts(floors: dict[int, int], tenants: list[str]) -> list[tuple[int, int, int]]:
-    """(ckey, block, lines) of stored lines above each container's floor. A block is the
-    ID_BLOCK ids one writer batch reserves, so this is a count per container per batch."""
+def block_counts(floors: dict[int, int], tenants: list[str], below: int) -> list[tuple[int, int, int]]:
+    """(ckey, block, lines) of stored lines above each container's floor and below `below`. A
+    block is the ID_BLOCK ids one writer batch reserves, so this is a count per container per
+    batch."""
     if not floors:
         return []
     ckeys = list(floors)
@@ -134,11 +135,12 @@ def block_counts(floors: dict[int, int], tenants: list[str]) -> list[tuple[int, 
             " JOIN unnest(%(ckeys)s::bigint[], %(floors)s::bigint[]) AS w(ckey, floor)"
             " ON l.ckey = w.ckey AND l.id > w.floor"
             # The lowest floor bound lets the BRIN(id) index skip old blocks.
-            f" WHERE l.id > %(low)s AND {_SCOPED_KEYS} GROUP BY 1, 2",
+            f" WHERE l.id > %(low)s AND l.id < %(below)s AND {_SCOPED_KEYS} GROUP BY 1, 2",
             {
                 "ckeys": ckeys,
                 "floors": [floors[k] for k in ckeys],
                 "low": min(floors.values()),
+                "below": below,
                 "tenants": tenants,
             },
         )
