@@ -95,9 +95,14 @@ class TailCursor:
                 state.prune_below = max(state.prune_below, advanced)
                 cut = _block(advanced)
                 for block in [b for b in state.seen if b <= cut]:
-                    kept = {i for i in state.seen.pop(block) if i > advanced} if block == cut else None
+                    ids = state.seen.pop(block)
+                    kept = {i for i in ids if i > advanced} if block == cut else None
                     if kept:
                         state.seen[block] = kept
+
+    def held(self) -> int:
+        """How many ids are remembered: about settle_s + a sweep's worth of lines."""
+        return sum(len(ids) for state in self._by_ckey.values() for ids in state.seen.values())
 
     def last_ids(self) -> dict[int, int]:
         """The resume point a client would send: the newest id considered per container."""

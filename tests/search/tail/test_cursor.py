@@ -38,6 +38,7 @@ def test_settling_forgets_whole_batches_under_the_floor_and_keeps_the_rest():
         cursor.take(7, row_id)
     cursor.observed(7, 2 + ID_BLOCK, now=1.0)
     cursor.settle(now=1.0)
+    assert cursor.held() == 2  # 3 + ID_BLOCK and 1 + 2 * ID_BLOCK: the rest is under the floor
     assert cursor.taken_by_block() == {(7, 1): 1, (7, 2): 1}
     assert cursor.unseen(7, [*ids, 4 + ID_BLOCK]) == [4 + ID_BLOCK]
     assert not cursor.take(7, 3 + ID_BLOCK)
