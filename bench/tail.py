@@ -7,18 +7,21 @@ per rate, how many lines arrived, and the tab's JS heap (CDP Runtime.getHeapUsag
 forced GC) sampled through the last run.
 
     python -m bench.tail                               # 1k and 10k lines/s, 20 s each
-    python -m bench.tail --rates 10000 --seconds 600   # the issue's 10-minute heap run
+    python -m bench.tail --rates 10000 --seconds 600 --heap-every 60   # the 10-minute heap run
 
-It creates (and drops) its own database `logsite_bench_tail`; Redis comes from REDIS_URL.
+It creates (and drops) its own database (`--db`, default `logsite_bench_tail`); Redis comes
+from REDIS_URL. The page hands its measurements over every 200 ms (so the bench itself grows
+nothing in the tab), and with LOGSITE_TAIL_TRACE=1 in the servers' environment fan-out and the
+consumer stamp each message, which gives the time spent per stage.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,11 +34,13 @@ import aiohttp
 import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
-DB_NAME = "logsite_bench_tail"
 STAMP = "sent="
 HEADINGS = ("rate/s", "sent", "shown", "p50 ms", "p90 ms", "p99 ms", "max ms")
+# Per stage, from one message's first line: sent → fan-out start (batch wait, COPY, commit),
+# → handed to Redis, → the consumer has it, → the consumer sent it, → the page parsed it.
+STAGES = ("wait+commit", "build", "redis", "filter", "socket")
 HOOK = """
-window.__lat = []; window.__lines = 0; window.__skips = 0;
+window.__lat = []; window.__stages = []; window.__lines = 0;
 window.logsiteTailOnRender = function (batch) {
   var now = Date.now();
   window.__lines += batch.length;
@@ -44,22 +49,68 @@ window.logsiteTailOnRender = function (batch) {
     if (at !== -1) window.__lat.push(now - parseFloat(text.slice(at + 5)));
   }
 };
+window.logsiteTailOnMessage = function (message) {
+  if (message.type !== "lines" || !message.trace || !message.lines.length) return;
+  var text = message.lines[0][6], at = text.indexOf("sent="), t = message.trace;
+  if (at === -1) return;
+  window.__stages.push([parseFloat(text.slice(at + 5)), t.fanout_ms, t.publish_ms, t.received_ms,
+                        t.sent_ms, Date.now()]);
+};
 """
+DRAIN = (
+    "() => { var r = [window.__lat, window.__stages]; window.__lat = []; window.__stages = []; return r; }"
+)
 
 
-def prepare_database() -> str:
+class Figures:
+    """Latencies as a histogram of whole milliseconds (a 10-minute run is millions of lines)."""
+
+    def __init__(self):
+        self.latency = collections.Counter()
+        self.stages = [collections.Counter() for _ in STAGES]
+
+    def add(self, latencies: list[float], stages: list[list[float]]) -> None:
+        self.latency.update(round(v) for v in latencies)
+        for row in stages:
+            for i, counter in enumerate(self.stages):
+                if row[i] is not None and row[i + 1] is not None:
+                    counter[round(row[i + 1] - row[i])] += 1
+
+
+def percentiles(counter: collections.Counter, ps=(50, 90, 99, 100)) -> list[float]:
+    total = sum(counter.values())
+    if not total:
+        return [float("nan")] * len(ps)
+    out, seen, keys = [], 0, sorted(counter)
+    wanted = iter(sorted(ps))
+    p = next(wanted)
+    for key in keys:
+        seen += counter[key]
+        while p is not None and seen >= min(total, total * p / 100):
+            out.append(float(key))
+            p = next(wanted, None)
+        if p is None:
+            break
+    return out
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def prepare_database(db_name: str) -> str:
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    url = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+        conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db_name}")
+    url = f"postgres://postgres@127.0.0.1:5432/{db_name}"
     env = dict(os.environ, DATABASE_URL=url)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
     return url
 
 
-def drop_database() -> None:
+def drop_database(db_name: str) -> None:
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
 
 
 def setup_django(url: str, prefix: str) -> None:
@@ -110,11 +161,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
-
-
 def busy_seconds(cdp) -> dict[str, float]:
     """The renderer main thread's time so far (CDP Performance metrics)."""
     cdp.send("Performance.enable")
@@ -134,10 +180,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="duration of each rate's run")
     parser.add_argument("--warmup", type=float, default=3, help="seconds excluded at the start of each run")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--db", default="logsite_bench_tail", help="database to create (and drop)")
+    parser.add_argument("--batch-wait-ms", type=int, default=None, help="ingest's LOGSITE_BATCH_WAIT_MS")
+    parser.add_argument("--no-trace", action="store_true", help="servers without LOGSITE_TAIL_TRACE")
+    parser.add_argument(
+        "--heap-every",
+        type=float,
+        default=0,
+        help="seconds between heap samples during a run (0: at its start and end only); each"
+        " sample forces a full GC in the tab, which stalls it and shows in the latency",
+    )
     options = parser.parse_args()
     rates = [int(r) for r in options.rates.split(",")]
+    if not options.no_trace:
+        os.environ["LOGSITE_TAIL_TRACE"] = "1"  # inherited by ingest and uvicorn
+    print(f"load average at start: {load_average()} ({os.cpu_count()} CPUs)")
 
-    url = prepare_database()
+    url = prepare_database(options.db)
     prefix = f"bench-tail-{uuid.uuid4().hex[:8]}"
     setup_django(url, prefix)
     from django.contrib.auth.models import User
@@ -154,7 +213,8 @@ def main() -> None:
     push_port, web_port = free_port(), free_port()
     driver, token = make_driver("http", f"127.0.0.1:{push_port}", tenant=tenant)
     tmp = Path(tempfile.mkdtemp(prefix="bench-tail-"))
-    ingest = IngestProcess(tmp, writer="bench-tail", LOGSITE_BATCH_WAIT_MS=20)
+    wait = {} if options.batch_wait_ms is None else {"LOGSITE_BATCH_WAIT_MS": options.batch_wait_ms}
+    ingest = IngestProcess(tmp, writer="bench-tail", **wait)
     web = WebProcess(tmp, web_port)
     push_url = f"http://127.0.0.1:{push_port}/api/v1/push"
     try:
@@ -171,27 +231,40 @@ def main() -> None:
             print(" ".join(f"{h:>8}" for h in HEADINGS))
             heap_series: list[tuple[float, float]] = []
             for rate in rates:
-                page.evaluate("() => { window.__lat = []; window.__lines = 0; }")
+                page.evaluate("() => { window.__lines = 0; }")
                 busy_before = busy_seconds(cdp)
                 heap_series = [(0.0, heap_mb(cdp))]
                 started = time.monotonic()
+                figures = Figures()
 
                 def sample(started=started, heap_series=heap_series):
                     heap_series.append((time.monotonic() - started, heap_mb(cdp)))
 
-                sent = run_rate(push_url, token, rate, options.seconds, page, sample)
-                time.sleep(2)  # let the last lines arrive
+                def drain(figures=figures, started=started):
+                    latencies, stages = page.evaluate(DRAIN)
+                    if time.monotonic() - started >= options.warmup:
+                        figures.add(latencies, stages)
+
+                sent = run_rate(
+                    push_url, token, rate, options.seconds, page, sample, drain, options.heap_every
+                )
+                page.wait_for_timeout(2000)  # let the last lines arrive
+                drain()
                 busy = {k: v - busy_before[k] for k, v in busy_seconds(cdp).items()}
-                latencies = page.evaluate("() => window.__lat")
                 shown = page.evaluate("() => window.__lines")
-                warm = latencies[int(len(latencies) * options.warmup / options.seconds) :] or latencies
-                figures = [statistics.median(warm), percentile(warm, 90), percentile(warm, 99), max(warm)]
-                print(f"{rate:>8} {sent:>8} {shown:>8} " + " ".join(f"{f:>8.1f}" for f in figures))
+                p50, p90, p99, top = percentiles(figures.latency)
+                print(f"{rate:>8} {sent:>8} {shown:>8} {p50:>8.0f} {p90:>8.0f} {p99:>8.0f} {top:>8.0f}")
+                stage_text = ", ".join(
+                    f"{name} {'/'.join(f'{v:.0f}' for v in percentiles(c, (50, 99)))}"
+                    for name, c in zip(STAGES, figures.stages, strict=True)
+                )
+                print(f"         stages p50/p99 ms (first line of each message): {stage_text}")
                 per_line = {k: f"{v / max(shown, 1) * 1e6:.0f}" for k, v in busy.items()}
                 print(f"         renderer CPU per shown line (µs): {per_line}")
                 skipped = page.eval_on_selector_all("#tail-log .skipped", "n => n.map(x => x.textContent)")
                 if skipped:
                     print(f"         skip markers: {skipped[:3]}{' …' if len(skipped) > 3 else ''}")
+                print(f"         load average: {load_average()}")
             sample()
             print(
                 "JS heap (MB, after GC) during the last run:",
@@ -206,22 +279,24 @@ def main() -> None:
 
         connections.close_all()
         if not options.keep_db:
-            drop_database()
+            drop_database(options.db)
 
 
-def run_rate(push_url, token, rate, seconds, page, sample) -> int:
-    """Produces in a thread of its own while this thread samples the heap every 10 s."""
+def run_rate(push_url, token, rate, seconds, page, sample, drain, heap_every: float) -> int:
+    """Produces in a thread of its own while this thread drains the page's figures every
+    200 ms and samples the heap every `heap_every` seconds (if set)."""
     result: list[int] = []
     producer = threading.Thread(
         target=lambda: result.append(asyncio.run(produce(push_url, token, rate, seconds)))
     )
     producer.start()
-    next_sample = time.monotonic() + 10
+    next_sample = time.monotonic() + heap_every
     while producer.is_alive():
         page.wait_for_timeout(200)  # keeps Playwright's event pump (and the page) going
-        if time.monotonic() >= next_sample:
+        drain()
+        if heap_every and time.monotonic() >= next_sample:
             sample()
-            next_sample += 10
+            next_sample += heap_every
     producer.join()
     return result[0]
 

@@ -11,6 +11,7 @@ tenant and one per container key; group names are owned here.
 
 import hashlib
 import logging
+import os
 import time
 
 from ingest.store.schema import STREAM_NAMES
@@ -18,6 +19,9 @@ from ingest.store.schema import STREAM_NAMES
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "tail.lines"
+# bench/tail.py sets this to see where the latency goes: each message then carries the time
+# fan-out started (just after commit) and the time it was handed to Redis.
+TRACE = os.environ.get("LOGSITE_TAIL_TRACE") == "1"
 
 
 def tenant_group(tenant: str) -> str:
@@ -109,6 +113,7 @@ async def listened_groups(channel_layer, groups: set[str]) -> set[str] | None:
 
 
 async def publish(channel_layer, committed) -> None:
+    started_ms = time.time() * 1000 if TRACE else 0.0
     try:
         listened = await listened_groups(channel_layer, candidate_groups(committed))
     except Exception:
@@ -116,7 +121,11 @@ async def publish(channel_layer, committed) -> None:
         listened = None
     if listened is not None and not listened:
         return
-    for group, message in build_messages(committed, listened).items():
+    messages = build_messages(committed, listened)
+    if TRACE:
+        for message in messages.values():
+            message["trace"] = {"fanout_ms": started_ms, "publish_ms": time.time() * 1000}
+    for group, message in messages.items():
         try:
             await channel_layer.group_send(group, message)
         except Exception:

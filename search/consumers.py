@@ -17,6 +17,7 @@ fan-out did not deliver (search/tail/cursor.py explains the rule).
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from ingest.fanout import container_group, tenant_group
+from ingest.store.schema import ID_BLOCK
 from ingest.timeparse import rfc3339_to_ns
 from search.querylang import QueryError, compile_matcher, parse
 from search.querylang.nodes import And, Node, Not, Or, Text, is_container_level
@@ -41,6 +43,8 @@ MAX_PAGE = 5_000
 SEND_CHUNK = 2_000
 SWEEP_EVERY_S = 1.5
 REFRESH_CONTAINERS_EVERY_S = 5.0
+# bench/tail.py: live messages carry fan-out's stamps plus when this consumer got and sent them.
+TRACE = os.environ.get("LOGSITE_TAIL_TRACE") == "1"
 
 
 def names_containers(node: Node) -> bool:
@@ -76,6 +80,7 @@ class Subscription:
     told: set[int] = field(default_factory=set)  # containers the client has been described
     cursor: TailCursor = field(default_factory=TailCursor)
     refreshed_at: float = 0.0
+    horizon: int = 0  # the id frontier the previous sweep read
 
 
 class LiveTailConsumer(AsyncJsonWebsocketConsumer):
@@ -158,7 +163,7 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
         await self._send_lines(
             sub, [line for line in history if sub.cursor.take(line[0], line[1])], "history"
         )
-        while await self._sweep(sub):  # catch up after a resume before calling it live
+        while await self._sweep(sub, catching_up=True):  # after a resume, before calling it live
             pass
         if self.sub is sub:
             await self.send_json(
@@ -202,6 +207,7 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
         sub = self.sub
         if sub is None:
             return
+        received_ms = time.time() * 1000 if TRACE else 0.0
         out: list[list] = []
         for container in event.get("containers", []):
             ckey = container.get("ckey")
@@ -217,7 +223,10 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
                 ):
                     out.append(line)
         if out and self.sub is sub:
-            await self._send_lines(sub, out, "live")
+            trace = None
+            if TRACE:
+                trace = dict(event.get("trace") or {}, received_ms=received_ms)
+            await self._send_lines(sub, out, "live", trace)
 
     async def _adopt(self, sub: Subscription, ckey: int) -> bool:
         """A container that appeared after subscribing (tenant groups only)."""
@@ -253,14 +262,36 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
         if sub.by_container:
             await self._join([container_group(k) for k in new])
 
-    async def _sweep(self, sub: Subscription) -> bool:
-        """Sends stored lines that neither history nor live delivered; True when truncated."""
+    async def _sweep(self, sub: Subscription, catching_up: bool = False) -> bool:
+        """Sends stored lines that neither history nor live delivered; True when truncated.
+
+        The store counts its lines above the floor per container and writer batch; those
+        counts are compared with the ids this socket took before asking (search/tail/cursor.py
+        says why equal means complete). Only the batches that come up short are read id by
+        id, so a sweep costs one grouped count while fan-out delivers everything.
+
+        A periodic sweep looks only at batches reserved before the previous sweep: a batch
+        that committed a moment ago is normally still on its way live, and reading it from the
+        store would only race the live message (and cost a read of every row). Catching up
+        after a resume looks at everything."""
+        floors = sub.cursor.floors()
+        taken = sub.cursor.taken_by_block()  # before the store is read
         frontier = await database_sync_to_async(store.id_snapshot)()
-        pairs = await database_sync_to_async(store.ids_above)(sub.cursor.floors(), sub.tenants)
+        horizon = frontier if catching_up else sub.horizon
+        sub.horizon = frontier
+        # The frontier is the first id of the newest reserved block: that block counts too.
+        below = horizon + ID_BLOCK
+        stored = await database_sync_to_async(store.block_counts)(floors, sub.tenants, below)
         if self.sub is not sub:
             return False
+        short = [(ckey, block) for ckey, block, count in stored if count != taken[(ckey, block)]]
+        pairs = []
+        if short:
+            pairs = await database_sync_to_async(store.ids_in_blocks)(short, floors, sub.tenants)
+            if self.sub is not sub:
+                return False
         truncated = len(pairs) >= store.SWEEP_LIMIT
-        seen_up_to = pairs[-1][1] if truncated else frontier - 1
+        seen_up_to = pairs[-1][1] if truncated else horizon - 1
         now = time.monotonic()
         by_ckey: dict[int, list[int]] = {}
         for ckey, row_id in pairs:
@@ -326,12 +357,18 @@ class LiveTailConsumer(AsyncJsonWebsocketConsumer):
                 new[str(ckey)] = public_container(sub.containers[ckey])
         return new
 
-    async def _send_lines(self, sub: Subscription, lines: list[list], source: str) -> None:
+    async def _send_lines(self, sub: Subscription, lines: list[list], source: str, trace=None) -> None:
         for start in range(0, len(lines), SEND_CHUNK):
             chunk = lines[start : start + SEND_CHUNK]
-            await self.send_json(
-                {"type": "lines", "source": source, "containers": self._describe(sub, chunk), "lines": chunk}
-            )
+            message = {
+                "type": "lines",
+                "source": source,
+                "containers": self._describe(sub, chunk),
+                "lines": chunk,
+            }
+            if trace is not None:
+                message["trace"] = dict(trace, sent_ms=time.time() * 1000)
+            await self.send_json(message)
 
     async def _error(self, message: str) -> None:
         await self.send_json({"type": "error", "message": message})

@@ -9,6 +9,7 @@ from django.db import connection
 from psycopg import sql as pgsql
 
 from accounts.access import visible_tenants
+from ingest.store.schema import ID_BLOCK
 from search.querylang.nodes import And, Node, TimeBound
 from search.querylang.sql import MAX_LIMIT, build_search_sql, container_sql
 from search.tail.rows import from_store
@@ -121,22 +122,54 @@ def earlier(node, tenants, ckeys, before: tuple[datetime, int], limit: int, now:
     return _search(node, tenants, ckeys, limit, before=before, newest_first=True, now=now)
 
 
-def ids_above(floors: dict[int, int], tenants: list[str]) -> list[tuple[int, int]]:
-    """(ckey, id) of stored lines above each container's floor, in id order, at most SWEEP_LIMIT."""
+def block_counts(floors: dict[int, int], tenants: list[str], below: int) -> list[tuple[int, int, int]]:
+    """(ckey, block, lines) of stored lines above each container's floor and below `below`. A
+    block is the ID_BLOCK ids one writer batch reserves, so this is a count per container per
+    batch."""
     if not floors:
         return []
     ckeys = list(floors)
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT l.ckey, l.id FROM logs l"
+            f"SELECT l.ckey, (l.id - 1) / {ID_BLOCK} AS block, count(*) FROM logs l"
             " JOIN unnest(%(ckeys)s::bigint[], %(floors)s::bigint[]) AS w(ckey, floor)"
             " ON l.ckey = w.ckey AND l.id > w.floor"
             # The lowest floor bound lets the BRIN(id) index skip old blocks.
-            f" WHERE l.id > %(low)s AND {_SCOPED_KEYS} ORDER BY l.id LIMIT %(limit)s",
+            f" WHERE l.id > %(low)s AND l.id < %(below)s AND {_SCOPED_KEYS} GROUP BY 1, 2",
             {
                 "ckeys": ckeys,
                 "floors": [floors[k] for k in ckeys],
                 "low": min(floors.values()),
+                "below": below,
+                "tenants": tenants,
+            },
+        )
+        return cur.fetchall()
+
+
+def ids_in_blocks(
+    wanted: list[tuple[int, int]], floors: dict[int, int], tenants: list[str]
+) -> list[tuple[int, int]]:
+    """(ckey, id) of stored lines above the floor in the given (ckey, block)s, in id order, at
+    most SWEEP_LIMIT."""
+    if not wanted:
+        return []
+    ckeys = [ckey for ckey, _block in wanted]
+    blocks = [block for _ckey, block in wanted]
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT l.ckey, l.id FROM logs l"
+            " JOIN unnest(%(ckeys)s::bigint[], %(blocks)s::bigint[], %(floors)s::bigint[])"
+            " AS w(ckey, block, floor)"
+            f" ON l.ckey = w.ckey AND l.id > w.floor AND l.id > w.block * {ID_BLOCK}"
+            f" AND l.id <= (w.block + 1) * {ID_BLOCK}"
+            f" WHERE l.id > %(low)s AND l.id <= %(high)s AND {_SCOPED_KEYS} ORDER BY l.id LIMIT %(limit)s",
+            {
+                "ckeys": ckeys,
+                "blocks": blocks,
+                "floors": [floors[k] for k in ckeys],
+                "low": min(blocks) * ID_BLOCK,
+                "high": (max(blocks) + 1) * ID_BLOCK,
                 "tenants": tenants,
                 "limit": SWEEP_LIMIT,
             },

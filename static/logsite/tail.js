@@ -90,6 +90,8 @@
     if (pos < text.length) parent.appendChild(el("span", cls, text.slice(pos)));
   }
 
+  var attrsOf = new WeakMap(); // row → its structured fields; a row that leaves the DOM takes them along
+
   function jsonOf(text, attrs) {
     var trimmed = text.trim();
     if (trimmed.charAt(0) === "{") {
@@ -119,17 +121,12 @@
     var msg = el("span", "msg");
     var segments = window.LogsiteAnsi.parse(text);
     for (var i = 0; i < segments.length; i++) appendHighlighted(msg, segments[i].text, segments[i].cls);
-    var doc = jsonOf(text, line[7]);
-    if (doc) {
+    if (jsonOf(text, line[7])) {
+      // One listener on the log opens it (below); a row keeps no closure and no parsed copy.
       var toggle = el("button", "json-toggle", "{…}");
       toggle.type = "button";
       toggle.setAttribute("aria-expanded", "false");
-      toggle.addEventListener("click", function () {
-        var open = row.querySelector("pre.json");
-        if (open) { open.remove(); toggle.setAttribute("aria-expanded", "false"); return; }
-        row.appendChild(el("pre", "json", JSON.stringify(doc, null, 2)));
-        toggle.setAttribute("aria-expanded", "true");
-      });
+      if (line[7]) attrsOf.set(row, line[7]);
       row.appendChild(toggle);
     }
     row.appendChild(msg);
@@ -140,11 +137,47 @@
     return el("div", "skipped", count + " lines skipped — " + reason);
   }
 
-  function lineCount() { return log.childElementCount; }
+  // Rows live in blocks of CHUNK inside the log, never directly in it: appending a line or
+  // dropping the oldest then touches one block, and the browser skips layout and paint of every
+  // block off screen (content-visibility), instead of walking 5,000 rows on every frame.
+  var CHUNK = 100;
+  var rows = 0; // lines and skip markers in the DOM
 
+  function appendRows(nodes) {
+    var chunk = log.lastElementChild, i = 0;
+    while (i < nodes.length) {
+      if (!chunk || chunk.childElementCount >= CHUNK) {
+        chunk = el("div", "chunk");
+        log.appendChild(chunk);
+      }
+      var fragment = document.createDocumentFragment();
+      var room = CHUNK - chunk.childElementCount;
+      for (var end = Math.min(nodes.length, i + room); i < end; i++) fragment.appendChild(nodes[i]);
+      chunk.appendChild(fragment);
+    }
+    rows += nodes.length;
+  }
+
+  function prependRows(nodes) {
+    for (var start = nodes.length; start > 0; start -= CHUNK) {
+      var chunk = el("div", "chunk");
+      for (var i = Math.max(0, start - CHUNK); i < start; i++) chunk.appendChild(nodes[i]);
+      log.insertBefore(chunk, log.firstChild);
+    }
+    rows += nodes.length;
+  }
+
+  // Whole blocks go: the DOM keeps between CAP - CHUNK and CAP rows.
   function trimTop() {
-    var extra = lineCount() - CAP;
-    while (extra-- > 0 && log.firstChild) log.removeChild(log.firstChild);
+    while (rows > CAP && log.firstElementChild) {
+      rows -= log.firstElementChild.childElementCount;
+      log.removeChild(log.firstElementChild);
+    }
+  }
+
+  function clearRows() {
+    log.textContent = "";
+    rows = 0;
   }
 
   function flush() {
@@ -164,32 +197,25 @@
       batch = batch.slice(batch.length - CAP);
     }
     if (!batch.length && !state.skipped) return;
-    var fragment = document.createDocumentFragment();
+    var nodes = [];
     if (state.skipped) {
-      fragment.appendChild(skipMarker(state.skipped, state.skipReason));
+      nodes.push(skipMarker(state.skipped, state.skipReason));
       state.skipped = 0;
       state.skipReason = "";
     }
-    for (var i = 0; i < batch.length; i++) fragment.appendChild(renderLine(batch[i]));
-    log.appendChild(fragment);
+    for (var i = 0; i < batch.length; i++) nodes.push(renderLine(batch[i]));
+    appendRows(nodes);
     trimTop();
     log.scrollTop = log.scrollHeight;
     if (typeof window.logsiteTailOnRender === "function") window.logsiteTailOnRender(batch);
     if (state.live) setStatus("live · " + state.query);
   }
 
-  // At most one DOM update per animation frame, and at most one per MIN_FRAME_MS: each update
-  // costs a relayout and repaint of the view whatever the number of lines, so a flood is drawn
-  // in fewer, larger batches.
-  var MIN_FRAME_MS = 50;
-  var lastFlush = 0;
-
+  // At most one DOM update per animation frame: a flood is drawn in fewer, larger batches,
+  // because a slow frame delays the next one.
   function schedule() {
     if (state.frame) return;
-    var wait = lastFlush + MIN_FRAME_MS - performance.now();
-    state.frame = -1;
-    var request = function () { state.frame = requestAnimationFrame(function () { lastFlush = performance.now(); flush(); }); };
-    if (wait > 0) setTimeout(request, wait); else request();
+    state.frame = requestAnimationFrame(flush);
   }
 
   function receiveLines(message) {
@@ -201,6 +227,13 @@
       if (!(state.lastIds[ckey] >= id)) state.lastIds[ckey] = id;
       state.pending.push(lines[i]);
     }
+    // Frames stop in a hidden tab: never hold more than CAP lines waiting, say what was dropped.
+    var over = state.pending.length - CAP;
+    if (over > 0) {
+      state.pending.splice(0, over);
+      state.skipped += over;
+      state.skipReason = state.skipReason || (state.paused ? "paused" : "overloaded");
+    }
     schedule();
   }
 
@@ -208,11 +241,11 @@
     state.loadingEarlier = false;
     var described = message.containers || {};
     for (var key in described) if (Object.prototype.hasOwnProperty.call(described, key)) state.containers[key] = described[key];
-    var fragment = document.createDocumentFragment();
+    var nodes = [];
     var lines = message.lines || [];
-    for (var i = lines.length - 1; i >= 0; i--) fragment.appendChild(renderLine(lines[i]));
+    for (var i = lines.length - 1; i >= 0; i--) nodes.push(renderLine(lines[i]));
     var before = log.scrollHeight;
-    log.insertBefore(fragment, log.firstChild);
+    prependRows(nodes);
     log.scrollTop += log.scrollHeight - before;
     earlierButton.disabled = !message.more;
     if (!message.more) earlierButton.textContent = "No earlier lines";
@@ -236,6 +269,7 @@
       if (generation !== state.generation) return;
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (typeof window.logsiteTailOnMessage === "function") window.logsiteTailOnMessage(message);
       if (message.type === "lines") receiveLines(message);
       else if (message.type === "earlier") receiveEarlier(message);
       else if (message.type === "live") {
@@ -270,7 +304,7 @@
     errorBox.hidden = true;
     earlierButton.disabled = false;
     earlierButton.textContent = "Load earlier";
-    while (log.firstChild) log.removeChild(log.firstChild);
+    clearRows();
     if (state.socket) state.socket.close();
     connect(false);
   }
@@ -287,6 +321,17 @@
   log.addEventListener("mouseover", function (event) {
     var ts = event.target.closest && event.target.closest("time.ts");
     if (ts && !ts.title) ts.title = dateFormat.format(new Date(parseInt(ts.parentNode.dataset.ts, 10) / 1000));
+  });
+
+  log.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest("button.json-toggle");
+    if (!toggle) return;
+    var row = toggle.parentNode;
+    var open = row.querySelector("pre.json");
+    if (open) { open.remove(); toggle.setAttribute("aria-expanded", "false"); return; }
+    var doc = jsonOf(row.querySelector(".msg").textContent, attrsOf.get(row));
+    row.appendChild(el("pre", "json", JSON.stringify(doc, null, 2)));
+    toggle.setAttribute("aria-expanded", "true");
   });
 
   form.addEventListener("submit", function (event) { event.preventDefault(); start(); });

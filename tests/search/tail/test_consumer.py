@@ -183,6 +183,32 @@ async def test_it_refills_from_the_store_what_fanout_did_not_deliver(pusher, act
     await client.close()
 
 
+async def test_it_refills_a_lost_batch_behind_more_delivered_lines_than_one_sweep_reads(
+    pusher, actors, monkeypatch
+):
+    # A sweep reads at most SWEEP_LIMIT ids. Lines that fan-out did deliver must not use that
+    # up: only the writer batch that came up short is read, however many lines sit above the
+    # floor (10k lines/s keep ~65,000 there).
+    from search.tail import store
+
+    monkeypatch.setattr(store, "SWEEP_LIMIT", 10)
+    await pusher.push("tenant-a", ["before"])  # the container exists: its group is joined at once
+    client = TailClient.with_token(await asyncio.to_thread(token_for, actors.alice))
+    await client.connect()
+    await client.subscribe("container:web-1")
+    for n in range(3):
+        await pusher.push("tenant-a", [f"live {n}.{i}" for i in range(20)])
+    await client.until_lines(60)
+    await asyncio.to_thread(commit_without_fanout, "tenant-a", "web-1-id", "web-1", ["lost 1", "lost 2"])
+    await client.until_lines(62, timeout=10)
+    assert sorted(client.texts()[60:]) == ["lost 1", "lost 2"]
+    sources = {line[6]: m["source"] for m in client.messages if m["type"] == "lines" for line in m["lines"]}
+    assert {sources.pop("lost 1"), sources.pop("lost 2")} == {"refill"}
+    assert set(sources.values()) == {"live"}
+    assert await client.comm.receive_nothing(timeout=4)
+    await client.close()
+
+
 def commit_without_fanout(tenant: str, container_id: str, name: str, lines: list[str]) -> None:
     import time
 

@@ -116,3 +116,37 @@ def test_it_tails_pauses_scrolls_back_and_renders_hostile_lines_inert(web, pushe
         assert dialogs == []
         assert errors == []
         browser.close()
+
+
+def test_it_keeps_the_dom_capped_in_blocks_and_says_what_it_skipped(web, pusher, actors):
+    # More lines than the cap (5,000) arrive: the oldest blocks leave the DOM whole, the rows
+    # shown stay the newest ones in order, and whatever never reached the DOM is announced.
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        page = browser.new_page()
+        log_in(page, web.url, "alice", "alice-password")
+        page.goto(web.url + "/tail/")
+        page.wait_for_function("() => /live/.test(document.getElementById('tail-status').textContent)")
+        for start in range(0, 6_000, 1_500):
+            pusher.push_sync("tenant-a", [f"flood {i:05d}" for i in range(start, start + 1_500)])
+        wait_for_text(page, "flood 05999")
+        shown = lines_text(page)
+        assert 4_900 < len(shown) <= 5_000
+        numbers = [int(text.split()[1]) for text in shown]
+        assert numbers == sorted(set(numbers))
+        assert numbers[-1] == 5_999
+        # Gaps only where a marker says so: after the last marker the lines run unbroken.
+        classes = page.eval_on_selector_all(
+            "#tail-log .line, #tail-log .skipped", "n => n.map(x => x.className)"
+        )
+        markers = [i for i, name in enumerate(classes) if name.startswith("skipped")]
+        unbroken = numbers[len(numbers) - (len(classes) - 1 - markers[-1]) :] if markers else numbers
+        assert unbroken == list(range(unbroken[0], 6_000))
+        blocks = page.eval_on_selector_all("#tail-log > .chunk", "n => n.map(c => c.childElementCount)")
+        assert all(count <= 100 for count in blocks)
+        assert page.eval_on_selector_all("#tail-log > :not(.chunk)", "n => n.length") == 0
+        skipped = page.eval_on_selector_all("#tail-log .skipped", "n => n.map(x => x.textContent)")
+        # Lines dropped before drawing are counted in a marker; lines drawn and then trimmed
+        # with their block are not (they were shown).
+        assert all("lines skipped — overloaded" in text for text in skipped)
+        browser.close()
