@@ -3,8 +3,9 @@
 One process runs Python on one core at a time (the GIL), so beyond a single core's worth of
 lines ingest runs N copies of itself, each a complete ingest (receivers, pipeline, writer,
 spool) under its own writer name. The kernel spreads the connections of HTTP-based drivers
-over all of them (SO_REUSEPORT on one port); a zmq SUB socket or a UDP port cannot be shared
-that way without splitting a sender's stream, so those drivers run only in process 0.
+over all of them (SO_REUSEPORT on one port), and so are syslog and gelf drivers bound to
+`tcp://` only; a zmq SUB socket or a UDP port cannot be shared that way without splitting a
+sender's stream, and fluentd remembers re-sent chunks per process, so those run in process 0.
 
 The supervisor forwards SIGTERM/SIGINT (each child drains: what it acknowledged is committed or
 spooled) and restarts a child that dies, so one crash does not take a port's share away.
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 # Drivers whose receiver is an HTTP server: one request or connection is handled entirely by
 # the process that accepted it, so any number of processes can share the port.
 SHARED_KINDS = frozenset({"http", "plugin", "splunk", "journal"})
+# Stream receivers whose connections are independent too, when bound to TCP alone (a UDP
+# socket shared by processes would split a GELF sender's chunks). fluentd is not among them:
+# its memory of stored chunks (for re-sends) is per process.
+SHARED_WHEN_TCP_ONLY = frozenset({"syslog", "gelf"})
 RESTART_DELAY_S = 1.0
 
 
@@ -30,9 +35,21 @@ def child_writer_name(base: str, index: int) -> str:
     return base if index == 0 else f"{base}-{index}"
 
 
-def serves(kind: str, bind_port: int | None, index: int) -> bool:
-    """Does ingest process `index` run a driver of this kind? Port 0 cannot be shared."""
-    return index == 0 or (kind in SHARED_KINDS and bind_port not in (None, 0))
+def bind_port(bind: str) -> int | None:
+    _, sep, port = bind.rpartition(":")
+    return int(port) if sep and port.isdigit() else None
+
+
+def shares_port(kind: str, bind: str) -> bool:
+    """Can several ingest processes serve this driver on one port? Port 0 cannot be shared."""
+    if bind_port(bind) in (None, 0):
+        return False
+    return kind in SHARED_KINDS or (kind in SHARED_WHEN_TCP_ONLY and bind.startswith("tcp://"))
+
+
+def serves(kind: str, bind: str, index: int) -> bool:
+    """Does ingest process `index` run this driver? Process 0 runs them all."""
+    return index == 0 or shares_port(kind, bind)
 
 
 class Supervisor:

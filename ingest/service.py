@@ -35,7 +35,7 @@ from ingest.normalize import Limits
 from ingest.notify import DRIVERS_CHANGED_CHANNEL
 from ingest.pipeline import Pipeline
 from ingest.prepare import Preparer
-from ingest.processes import SHARED_KINDS, child_writer_name, serves
+from ingest.processes import child_writer_name, serves, shares_port
 from ingest.rates import RateCounter
 from ingest.receivers.base import DriverConfig, Receiver
 from ingest.receivers.registry import build_receiver
@@ -52,11 +52,6 @@ MAX_INFLIGHT_FANOUT = 64
 
 def writer_name() -> str:
     return settings.LOGSITE_WRITER_NAME or socket.gethostname()
-
-
-def bind_port(bind: str) -> int | None:
-    _, sep, port = bind.rpartition(":")
-    return int(port) if sep and port.isdigit() else None
 
 
 def load_drivers() -> dict[int, DriverConfig]:
@@ -201,7 +196,7 @@ class IngestService:
             wanted = {k: v for k, v in wanted.items() if k in self.only}
         if self.process_count > 1:
             index = self.process_index
-            wanted = {k: v for k, v in wanted.items() if serves(v.kind, bind_port(v.bind), index)}
+            wanted = {k: v for k, v in wanted.items() if serves(v.kind, v.bind, index)}
         self.prepare.tenant_labels.update(wanted.values())
         for driver_id, receiver in list(self.receivers.items()):
             if wanted.get(driver_id) != receiver.driver:
@@ -213,7 +208,7 @@ class IngestService:
             try:
                 receiver = build_receiver(config, self.pipeline)
                 # Every process binds a shared driver's port; the kernel spreads connections.
-                receiver.reuse_port = self.process_count > 1 and config.kind in SHARED_KINDS
+                receiver.reuse_port = self.process_count > 1 and shares_port(config.kind, config.bind)
                 await receiver.start()
             except Exception as e:
                 message = f"{type(e).__name__}: {e}"

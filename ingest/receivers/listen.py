@@ -98,7 +98,9 @@ class SocketReceiver(Receiver):
         loop = asyncio.get_running_loop()
         try:
             if "tcp" in transports:
-                self._tcp = await asyncio.start_server(self._accept, host, port, reuse_address=True)
+                self._tcp = await asyncio.start_server(
+                    self._accept, host, port, reuse_address=True, reuse_port=self.reuse_port or None
+                )
                 port = port or self._tcp.sockets[0].getsockname()[1]
                 self.addresses["tcp"] = self._tcp.sockets[0].getsockname()
             if "udp" in transports:

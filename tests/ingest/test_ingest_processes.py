@@ -8,6 +8,7 @@ is started again.
 import json
 import os
 import signal
+import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -118,3 +119,28 @@ def test_it_restarts_a_child_that_dies_and_stops_all_on_sigterm(two_processes):
         assert (
             not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         )
+
+
+def test_it_shares_a_tcp_only_syslog_port_but_keeps_a_udp_syslog_driver_in_the_first(
+    actors, clean_logs, tmp_path
+):
+    tcp_port = free_port()
+    shared, _ = make_driver("syslog", f"tcp://127.0.0.1:{tcp_port}", tenant=actors.tenant_a)
+    both, _ = make_driver("syslog", f"127.0.0.1:{free_port()}", tenant=actors.tenant_a)
+    proc = IngestProcess(tmp_path, writer=WRITER, args=("--processes", "2"))
+    proc.start(wait_for_drivers=[shared.id, both.id])
+    try:
+        wait_for(
+            lambda: str(shared.id) in (stats_of(f"{WRITER}-1") or {}).get("drivers", {}), "process 1's syslog"
+        )
+        assert str(both.id) not in stats_of(f"{WRITER}-1")["drivers"]
+        for conn in range(24):
+            with socket.create_connection(("127.0.0.1", tcp_port)) as sock:
+                sock.sendall(b"".join(b"<14>1 - host app - - - c%d n%d\n" % (conn, n) for n in range(20)))
+        wait_for(lambda: len(log_rows()) >= 480, "480 syslog lines")
+        assert sorted(r["line"] for r in log_rows()) == sorted(
+            f"c{c} n{n}" for c in range(24) for n in range(20)
+        )
+        assert ledger_writers() == {WRITER, f"{WRITER}-1"}
+    finally:
+        proc.stop()
