@@ -373,7 +373,9 @@ def main() -> None:
     )
     parser.add_argument("--lines", type=int, default=300_000, help="lines per path")
     parser.add_argument("--batch", type=int, default=5000, help="lines per HTTP request and per (a) COPY")
-    parser.add_argument("--conns", type=int, default=4, help="concurrent HTTP connections")
+    # A push is answered only after its lines are committed, so one connection carries at most
+    # a body per batch round trip (~50-100 ms): many shippers push at once, 16 stand for them.
+    parser.add_argument("--conns", type=int, default=16, help="concurrent HTTP connections")
     parser.add_argument(
         "--ingest-processes",
         type=int,

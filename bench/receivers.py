@@ -21,6 +21,7 @@ that served it, per stored line; unlike lines/s it hardly depends on what else t
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import signal
@@ -215,46 +216,49 @@ def run_receiver(name: str, n: int, workers: int, conninfo: str, tmp: Path, py_s
 
 
 def run_syslog_processes(count: int, n: int, conninfo: str, tmp: Path) -> Result:
-    """`count` ingest processes, each with its own syslog TCP driver and port, fed at once by
-    one connection each: what sharing one port between processes (SO_REUSEPORT, as the HTTP
-    drivers do under LOGSITE_INGEST_PROCESSES) would reach, given as many sending hosts."""
+    """One syslog driver bound to tcp:// only, served by `manage.py ingest --processes count`
+    on one port (SO_REUSEPORT): 4 connections per process, which the kernel spreads."""
+    import redis
+    from django.conf import settings
+
     from ingest.models import Driver, Tenant
     from tests.support.processes import IngestProcess
 
     clean(conninfo)
     Driver.objects.all().delete()
     tenant, _ = Tenant.objects.get_or_create(slug="bench", defaults={"name": "bench"})
-    procs, addresses = [], []
+    port = free_port()
+    driver = Driver(name="bench-syslog-shared", kind="syslog", bind=f"tcp://127.0.0.1:{port}", tenant=tenant)
+    driver.set_new_token()
+    driver.save()
+    (tmp / "syslog-shared").mkdir(parents=True, exist_ok=True)
+    proc = IngestProcess(tmp / "syslog-shared", writer="bench-syslog", args=("--processes", str(count)))
+    proc.start(wait_for_drivers=[driver.id], timeout=120)
     try:
-        for i in range(count):
-            port = free_port()
-            driver = Driver(
-                name=f"bench-syslog-{i}", kind="syslog", bind=f"tcp://127.0.0.1:{port}", tenant=tenant
-            )
-            driver.set_new_token()
-            driver.save()
-            (tmp / f"syslog-{i}").mkdir(parents=True, exist_ok=True)
-            proc = IngestProcess(
-                tmp / f"syslog-{i}", writer=f"bench-syslog-{i}", args=("--driver", str(driver.id))
-            )
-            procs.append(proc)
-            proc.start(wait_for_drivers=[driver.id], timeout=120)
-            addresses.append(("127.0.0.1", port))
+        keys = ["logsite:ingest:bench-syslog", *(f"logsite:ingest:bench-syslog-{i}" for i in range(1, count))]
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        pids = []
+        deadline = time.monotonic() + 120
+        while len(pids) < count and time.monotonic() < deadline:
+            stats = [json.loads(raw) for raw in client.mget(keys) if raw]
+            pids = [st["pid"] for st in stats if str(driver.id) in st.get("drivers", {})]
+            time.sleep(0.2)
+        if len(pids) < count:
+            raise SystemExit(f"only {len(pids)} of {count} ingest processes serve the syslog driver")
         with psycopg.connect(conninfo, autocommit=True) as conn:
             result = measure(
                 "syslog-tcp",
                 n,
-                addresses,
+                [("127.0.0.1", port)] * (4 * count),
                 "",
                 1,
                 lambda: stored_rows(conn),
                 False,
-                lambda: CpuMeter(conn, *(p.proc.pid for p in procs)),
+                lambda: CpuMeter(conn, proc.proc.pid, *pids),
             )
     finally:
-        for proc in procs:
-            proc.stop()
-    result.name = f"syslog-tcp x{count}"
+        proc.stop()
+    result.name = f"syslog-tcp, {count} processes"
     return result
 
 
