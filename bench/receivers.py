@@ -256,9 +256,13 @@ def run_syslog_processes(count: int, n: int, conninfo: str, tmp: Path) -> Result
                 False,
                 lambda: CpuMeter(conn, proc.proc.pid, *pids),
             )
+            shares = conn.execute(
+                "SELECT sum(rows) FROM log_batches GROUP BY writer ORDER BY 1 DESC"
+            ).fetchall()
     finally:
         proc.stop()
     result.name = f"syslog-tcp, {count} processes"
+    result.note = "lines per process: " + " / ".join(f"{row[0]:,}" for row in shares)
     return result
 
 

@@ -96,6 +96,12 @@ class Pipeline:
                 self._append(ready, accepted=len(records))
         return dropped
 
+    def has_room(self, count: int) -> bool:
+        """Would offer_many take `count` more lines without dropping any?"""
+        with self._lock:
+            waiting = len(self._records) + (self.prepare.held if self.prepare is not None else 0)
+            return waiting + count <= self.queue_limit
+
     async def submit(self, records: list[Record]) -> None:
         if not records:
             return

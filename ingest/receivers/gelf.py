@@ -235,7 +235,7 @@ class GelfReceiver(SocketReceiver):
             data = await reader.read(READ_SIZE)
             frames = framer.feed(data) if data else [f for f in [framer.finish()] if f]
             records = [r for r in map(self._decode, frames) if r is not None]
-            self.offer(records, sum(map(len, frames)))
+            await self.offer_waiting(records, sum(map(len, frames)))
             for _ in range(framer.oversize - oversize):
                 self.malformed(f"gelf: message over {self.max_message_bytes} bytes skipped")
             oversize = framer.oversize

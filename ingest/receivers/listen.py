@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
 TICK_S = 1.0
+ROOM_POLL_S = 0.005
 
 
 def parse_bind(bind: str, allowed: frozenset[str]) -> tuple[set[str], str, int]:
@@ -91,6 +92,19 @@ class SocketReceiver(Receiver):
             self.stats.received += len(records)
             self.stats.bytes += nbytes
             self.stats.dropped += self.pipeline.offer_many(records)
+
+    async def offer_waiting(self, records: list[Record], nbytes: int) -> None:
+        """For a TCP stream: while the queue has no room, stop reading instead of dropping.
+
+        The sender cannot be acknowledged, but it can be slowed down: TCP flow control holds it
+        back (Docker's syslog and gelf drivers then block or buffer, as they do for any slow
+        server) and nothing is lost. A datagram cannot wait, so UDP keeps offer()."""
+        step = max(self.pipeline.queue_limit // 2, 1)  # one read may hold more than the queue
+        for start in range(0, len(records), step):
+            part = records[start : start + step]
+            while not self.pipeline.has_room(len(part)) and not self.pipeline.closed:
+                await asyncio.sleep(ROOM_POLL_S)
+            self.offer(part, nbytes if start == 0 else 0)
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:

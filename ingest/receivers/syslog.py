@@ -454,7 +454,7 @@ class SyslogReceiver(SocketReceiver):
         while True:
             data = await reader.read(READ_SIZE)
             frames = framer.feed(data) if data else [f for f in [framer.finish()] if f]
-            self.offer(self._decode(frames, peer, time.time_ns()), sum(map(len, frames)))
+            await self.offer_waiting(self._decode(frames, peer, time.time_ns()), sum(map(len, frames)))
             bad = framer.oversize + framer.malformed
             for _ in range(bad - seen_bad):
                 self.malformed("syslog: oversize message or broken length prefix skipped")

@@ -361,3 +361,19 @@ def test_it_stores_syslog_over_udp_and_tcp(actors, ingest, unused_tcp_port):
     assert json.loads(by_line["not a container"]["attrs"])["app"] == "sshd"
     assert {r["tenant"] for r in rows} == {"tenant-a"}
     driver_stats(proc, driver, lambda d: d.get("malformed", 0) >= 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_slows_a_tcp_sender_down_instead_of_dropping_when_the_queue_is_full(
+    actors, ingest, unused_tcp_port
+):
+    driver, _ = make_driver("syslog", f"tcp://127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a)
+    # A queue of 1,000 lines against 30,000 sent at once: without flow control most would drop.
+    proc = ingest([driver.id], LOGSITE_QUEUE_LINES=1000, LOGSITE_BATCH_LINES=500)
+    lines = 30_000
+    with socket.create_connection(("127.0.0.1", unused_tcp_port)) as tcp:
+        tcp.sendall(b"".join(b"<14>1 - host app - - - flood %d\n" % n for n in range(lines)))
+    rows = wait_rows(lines, timeout=120)
+    assert sorted(r["line"] for r in rows) == sorted(f"flood {n}" for n in range(lines))
+    stats = proc.wait_stats(lambda s: s["committed"] >= lines)
+    assert stats["dropped"] == 0
