@@ -1,6 +1,6 @@
 """Search latency over a generated store, next to grep -F, rg -F and a sequential ILIKE.
 
-    flock /tmp/logsite-heavy.lock python bench/search.py --lines 10000000 --db bench_search2 --reuse
+    python bench/search.py --lines 10000000 --db bench_search2 --reuse
 
 Loads `--lines` lines over `--containers` containers and `--days` UTC days (the newest is
 today, which stays hot: unsealed, no trigram index) by binary COPY straight into the day
