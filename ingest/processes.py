@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from ingest.receivers.http_push import split_bind
+
 log = logging.getLogger(__name__)
 
 # Drivers whose receiver is an HTTP server: one request or connection is handled entirely by
@@ -35,14 +37,13 @@ def child_writer_name(base: str, index: int) -> str:
     return base if index == 0 else f"{base}-{index}"
 
 
-def bind_port(bind: str) -> int | None:
-    _, sep, port = bind.rpartition(":")
-    return int(port) if sep and port.isdigit() else None
-
-
 def shares_port(kind: str, bind: str) -> bool:
     """Can several ingest processes serve this driver on one port? Port 0 cannot be shared."""
-    if bind_port(bind) in (None, 0):
+    try:
+        _, port = split_bind(bind)
+    except ValueError:
+        return False  # the receiver itself reports the bad bind when it starts
+    if port == 0:
         return False
     return kind in SHARED_KINDS or (kind in SHARED_WHEN_TCP_ONLY and bind.startswith("tcp://"))
 
