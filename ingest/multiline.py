@@ -90,7 +90,9 @@ class Grouper:
     def feed(self, records: list[Record], now: float, flush_after: bool = False) -> list[Record]:
         """Records ready to be written, in order. With flush_after, nothing of `records` is held."""
         out: list[Record] = []
-        touched: set[tuple[str, str]] = set()
+        # Insertion-ordered (a dict, not a set): flushed groups come out in the order their
+        # containers were first fed, the same on every run, not in hash order.
+        touched: dict[tuple[str, str], None] = {}
         for record in records:
             rule = self.rule_for(record)
             key = group_key(record)
@@ -115,7 +117,7 @@ class Grouper:
                 self.merged_lines += 1
             self.held += 1
             if flush_after:
-                touched.add(key)
+                touched[key] = None
         for key in touched:
             if key in self._open:
                 out.append(self._close(key))
