@@ -5,6 +5,8 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
+
 from ingest.normalize import Limits, normalize_batch
 from ingest.pipeline import Pipeline
 from ingest.record import Record
@@ -59,7 +61,11 @@ def records(prefix: str, n: int, tenant: str = "tenant-a", containers: int = 3, 
 
 class HoldingWriter(BatchWriter):
     """Stops inside its transaction, after reserving ids (and, with take_xid, after taking a
-    transaction id), until `release` is set: the slow writer of the cursor trap."""
+    transaction id), until `release` is set: the slow writer of the cursor trap.
+
+    `xid` is the held transaction's id, or None when it has none yet. Without take_xid it
+    usually has none, but not always: nextval() takes one whenever it WAL-logs the sequence (every
+    32 calls, and on the first call after a checkpoint)."""
 
     take_xid = True
 
@@ -73,13 +79,44 @@ class HoldingWriter(BatchWriter):
         first_id = super()._reserve_ids(cur, count)
         if self.take_xid:
             cur.execute("SELECT pg_current_xact_id()::text::bigint")
-            self.xid = cur.fetchone()[0]
+        else:
+            cur.execute("SELECT pg_current_xact_id_if_assigned()::text::bigint")
+        self.xid = cur.fetchone()[0]
         self.reserved.set()
         assert self.release.wait(60), "the test never released the held writer"
         return first_id
 
 
-def write_in_thread(writer: BatchWriter, recs: list[Record]) -> threading.Thread:
-    thread = threading.Thread(target=write, args=(writer, recs), daemon=True)
+class WriteThread(threading.Thread):
+    """`write` in a thread; `error` keeps what it raised (a thread's exception is otherwise only
+    printed, and the test would go on as if the write had committed)."""
+
+    def __init__(self, writer: BatchWriter, recs: list[Record]):
+        super().__init__(daemon=True)
+        self.writer, self.recs = writer, recs
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            write(self.writer, self.recs)
+        except BaseException as e:
+            self.error = e
+            raise
+
+    def finish(self, timeout: float = 30) -> None:
+        self.join(timeout)
+        assert not self.is_alive(), "the write did not finish"
+        assert self.error is None, f"the write failed: {self.error!r}"
+
+
+def write_in_thread(writer: BatchWriter, recs: list[Record]) -> WriteThread:
+    thread = WriteThread(writer, recs)
     thread.start()
     return thread
+
+
+def renew_sequence_log(conninfo: str) -> None:
+    """One nextval() in its own transaction: the sequence is WAL-logged now, so the next 32
+    calls (unless a checkpoint comes first) do not take a transaction id."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SELECT nextval('logs_id_seq')")
