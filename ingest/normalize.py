@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from ingest.levels import severity_from_line
+from ingest.native.load import rowcodec
 from ingest.record import DEDUP_ATTR, Record
 from ingest.store.schema import FLAG_INVALID_UTF8, FLAG_NUL_ESCAPED, FLAG_TRUNCATED, STREAM_CODES
 
@@ -137,13 +138,21 @@ def normalize_batch(records: list[Record], limits: Limits, now_ns: int | None = 
     rows: list[tuple] = []
     keys: list[tuple[int, str]] = []
     max_bytes = limits.max_line_bytes
-    for rec in records:
+
+    def meta_of(rec: Record) -> int:
         key = (rec.tenant, rec.container_id, rec.container_name, rec.service, rec.image, rec.driver_id)
         idx = meta_index.get(key)
         if idx is None:
-            idx = len(metas)
-            meta_index[key] = idx
-            metas.append(_container_meta(rec))
+            idx = meta_index[key] = new_meta(rec)
+        return idx
+
+    def new_meta(rec: Record) -> int:
+        metas.append(_container_meta(rec))
+        return len(metas) - 1
+
+    def add_row(rec: Record, idx: int | None) -> None:
+        if idx is None:
+            idx = meta_of(rec)
         line = rec.line
         # Most lines are short, ASCII and free of NUL: normalize_line would return them as they
         # are, and skipping the call is a tenth of this loop's cost.
@@ -172,6 +181,24 @@ def normalize_batch(records: list[Record], limits: Limits, now_ns: int | None = 
         if attrs and DEDUP_ATTR in attrs:
             keys.append((len(rows), _clean_text(str(attrs[DEDUP_ATTR]), 512)))
         rows.append((idx, ts, received, stream, level, flags, line, dump_json(attrs) if attrs else None, raw))
+
+    if rowcodec is not None and type(records) is list:
+        # The common case in C; add_row builds every other row (the definition of a row).
+        rowcodec.normalize_into(
+            records,
+            rows,
+            meta_index,
+            new_meta,
+            add_row,
+            max_bytes,
+            oldest_ok,
+            newest_ok,
+            now_ns,
+            STREAM_CODES,
+        )
+    else:
+        for rec in records:
+            add_row(rec, None)
     return Batch(metas, rows, keys)
 
 

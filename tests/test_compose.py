@@ -80,12 +80,13 @@ def test_it_uses_postgres_15_or_newer_and_plain_image_names():
     assert int(services["postgres"]["image"].split(":")[1]) >= 15
     dockerfile = (REPO / "Dockerfile").read_text()
     images = [s["image"] for s in services.values()]
-    images += re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, re.M)
+    images += re.findall(r"^ARG PYTHON(?:_BUILD)?_IMAGE=(\S+)$", dockerfile, re.M)
     assert "python:3.11-slim" in images
     for image in images:
         # "name:tag" only: a first path part with a dot or a port would name a registry host.
         assert not re.match(r"[^/]*[.:][^/]*/", image), image
     assert re.search(r"^FROM \$\{PYTHON_IMAGE\}$", dockerfile, re.M)
+    assert re.search(r"^FROM \$\{PYTHON_BUILD_IMAGE\} AS native$", dockerfile, re.M)
 
 
 def test_it_matches_the_beat_scheduler_of_settings():

@@ -1,9 +1,11 @@
 import asyncio
+import subprocess
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from ingest.native import build as native_build
 from logsite.env import ConfigError, env_int, env_str
 from logsite.runner import RunError
 from logsite.runner.launcher import Launcher, WebAddress
@@ -38,6 +40,7 @@ class Command(BaseCommand):
             raise CommandError(str(e)) from e
         if not 1 <= port <= 65535:
             raise CommandError(f"--port {port} is not a TCP port")
+        self.build_native()
         launcher = Launcher(
             data_dir=Path(settings.LOGSITE_DATA_DIR).resolve(),
             web=WebAddress(options["host"], port),
@@ -49,3 +52,12 @@ class Command(BaseCommand):
             raise CommandError(str(e)) from e
         if status:
             raise SystemExit(status)
+
+    def build_native(self) -> None:
+        """Compiles the write path's C loops when they are missing or stale; without a compiler
+        ingest still runs, on its Python path."""
+        try:
+            if native_build.build():
+                self.stdout.write(f"built {native_build.TARGET.name} (the write path's C loops)")
+        except (subprocess.CalledProcessError, OSError) as e:
+            self.stderr.write(f"ingest.native: build failed ({e}); ingest runs its Python path (slower)")
