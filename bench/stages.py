@@ -4,7 +4,8 @@
 
 Prints CPU µs/line (process time, so that other work on the machine skews it less) for:
 NDJSON decode + Record building (HTTP push), zmq frame parsing + Record building,
-normalize_batch, encode_rows (binary COPY payload) and fanout.build_messages. These add up
+normalize_batch and encode_rows (binary COPY payload), each with ingest/native's C loops and on
+the Python path, and fanout.build_messages. These add up
 to most of the ingest process's CPU per line (bench/ingest.py measures the whole).
 """
 
@@ -36,12 +37,14 @@ def main() -> None:
     django.setup()
     from bench import workload
     from ingest import fanout
+    from ingest import normalize as normalize_module
+    from ingest.native.load import rowcodec
     from ingest.normalize import Limits, normalize_batch
     from ingest.receivers.base import DriverConfig
     from ingest.receivers.http_push import decode_body, record_from_object
     from ingest.receivers.zmq import parse_frames
     from ingest.record import Record
-    from ingest.store.copy import encode_rows
+    from ingest.store.copy import encode_rows, encode_rows_python
     from ingest.store.writer import CommittedBatch
 
     driver = DriverConfig(id=1, name="bench", kind="http", bind="", tenant="bench", token_hash="")
@@ -68,19 +71,33 @@ def main() -> None:
         for records in record_batches:
             normalize_batch(records, limits)
 
+    def normalize_python():
+        native, normalize_module.rowcodec = normalize_module.rowcodec, None
+        try:
+            normalize()
+        finally:
+            normalize_module.rowcodec = native
+
     def encode():
         for batch in batches:
             encode_rows(batch.rows, ckeys, 1)
+
+    def encode_python():
+        for batch in batches:
+            encode_rows_python(batch.rows, ckeys, 1)
 
     def build():
         for batch in batches:
             fanout.build_messages(CommittedBatch(batch, ckeys, 1))
 
+    suffix = " (C)" if rowcodec is not None else " (C not built)"
     stages = [
         ("http: NDJSON decode + Record", http_records),
         ("zmq: parse frames + Record", zmq_records),
-        ("normalize_batch", normalize),
-        ("encode_rows", encode),
+        (f"normalize_batch{suffix}", normalize),
+        ("normalize_batch, Python path", normalize_python),
+        (f"encode_rows{suffix}", encode),
+        ("encode_rows, Python path", encode_python),
         ("fanout.build_messages", build),
     ]
     print(
