@@ -38,7 +38,7 @@ def main() -> None:
     from bench import workload
     from ingest import fanout
     from ingest import normalize as normalize_module
-    from ingest.native.load import rowcodec
+    from ingest.native.load import native
     from ingest.normalize import Limits, normalize_batch
     from ingest.receivers.base import DriverConfig
     from ingest.receivers.http_push import decode_body, record_from_object
@@ -72,11 +72,11 @@ def main() -> None:
             normalize_batch(records, limits)
 
     def normalize_python():
-        native, normalize_module.rowcodec = normalize_module.rowcodec, None
+        saved, normalize_module.native = normalize_module.native, None
         try:
             normalize()
         finally:
-            normalize_module.rowcodec = native
+            normalize_module.native = saved
 
     def encode():
         for batch in batches:
@@ -90,7 +90,7 @@ def main() -> None:
         for batch in batches:
             fanout.build_messages(CommittedBatch(batch, ckeys, 1))
 
-    suffix = " (C)" if rowcodec is not None else " (C not built)"
+    suffix = " (C)" if native is not None else " (C not built)"
     stages = [
         ("http: NDJSON decode + Record", http_records),
         ("zmq: parse frames + Record", zmq_records),

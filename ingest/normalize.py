@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from ingest.levels import severity_from_line
-from ingest.native.load import rowcodec
+from ingest.native.load import native
 from ingest.record import DEDUP_ATTR, Record
 from ingest.store.schema import FLAG_INVALID_UTF8, FLAG_NUL_ESCAPED, FLAG_TRUNCATED, STREAM_CODES
 
@@ -182,9 +182,9 @@ def normalize_batch(records: list[Record], limits: Limits, now_ns: int | None = 
             keys.append((len(rows), _clean_text(str(attrs[DEDUP_ATTR]), 512)))
         rows.append((idx, ts, received, stream, level, flags, line, dump_json(attrs) if attrs else None, raw))
 
-    if rowcodec is not None and type(records) is list:
+    if native is not None and type(records) is list:
         # The common case in C; add_row builds every other row (the definition of a row).
-        rowcodec.normalize_into(
+        native.normalize_into(
             records,
             rows,
             meta_index,

@@ -1,9 +1,9 @@
-"""Compiles rowcodec.c into ingest/native/_rowcodec<EXT_SUFFIX>, next to its source.
+"""Compiles ingest/native/*.c into ingest/native/_native<EXT_SUFFIX>, next to the sources.
 
     python -m ingest.native.build [--optional]
 
 Needs a C compiler and the Python headers (Debian: gcc, python3-dev; the pyenv and python:3.11
-images have both). The build is stamped with the source's SHA-256 and is skipped when the
+images have both). The build is stamped with the sources' SHA-256 and is skipped when the
 current one is up to date; it is written to a temporary file and renamed, so processes that
 build at the same time never load a half-written file. --optional turns a failed build into a
 warning (the Python write path is then used).
@@ -17,9 +17,9 @@ import sys
 import sysconfig
 import tempfile
 
-from ingest.native.source import SOURCE, source_sha256
+from ingest.native.source import DIRECTORY, source_sha256, sources
 
-TARGET = SOURCE.with_name("_rowcodec" + sysconfig.get_config_var("EXT_SUFFIX"))
+TARGET = DIRECTORY / ("_native" + sysconfig.get_config_var("EXT_SUFFIX"))
 
 
 def built_sha256() -> str | None:
@@ -40,7 +40,7 @@ def build(force: bool = False) -> bool:
     if not force and built_sha256() == sha:
         return False
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
-    fd, tmp = tempfile.mkstemp(prefix=".rowcodec-", suffix=".so", dir=TARGET.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".native-", suffix=".so", dir=TARGET.parent)
     os.close(fd)
     try:
         subprocess.run(
@@ -55,7 +55,7 @@ def build(force: bool = False) -> bool:
                 f'-DSOURCE_SHA256="{sha}"',
                 # A greppable stamp (built_sha256), kept in the binary by `used`.
                 f'-DSOURCE_STAMP="SOURCE_SHA256={sha}"',
-                str(SOURCE),
+                *map(str, sources()),
                 "-o",
                 tmp,
             ],

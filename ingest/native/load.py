@@ -1,5 +1,6 @@
-"""Loads _rowcodec when it is usable (see the package docstring)."""
+"""Loads _native when it is usable (see the package docstring)."""
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -14,20 +15,23 @@ def load(required: bool = False):
     if os.environ.get("LOGSITE_NATIVE", "1") == "0":
         return None
     try:
-        module = importlib.import_module("ingest.native._rowcodec")
+        module = importlib.import_module("ingest.native._native")
     except ImportError as e:
         reason = f"not built ({e}); run `python -m ingest.native.build`"
     else:
         if source_sha256() == module.SOURCE_SHA256:
             from ingest.record import Record
 
-            module.configure(Record)
+            # Records are built from C by filling their slots: nothing may run in __init__.
+            if hasattr(Record, "__post_init__"):
+                raise RuntimeError("ingest.native cannot build a Record that has __post_init__")
+            module.configure(Record, tuple(f.name for f in dataclasses.fields(Record)))
             return module
-        reason = "built from an older rowcodec.c; run `python -m ingest.native.build`"
+        reason = "built from other sources than ingest/native/*.c; run `python -m ingest.native.build`"
     if required:
         raise RuntimeError(f"ingest.native: {reason}")
     log.warning("ingest.native: %s; using the Python write path (slower)", reason)
     return None
 
 
-rowcodec = load()
+native = load()

@@ -12,21 +12,10 @@
  * Records are read through the slot offsets of Record's member descriptors (set once by
  * configure()), and only for objects whose type is exactly Record.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
+#include "record_slots.h"
+#include "rowcodec.h"
 #include <stdint.h>
 #include <string.h>
-
-#ifndef SOURCE_SHA256
-#define SOURCE_SHA256 "unknown"
-#endif
-#ifndef SOURCE_STAMP
-#define SOURCE_STAMP "SOURCE_SHA256=unknown"
-#endif
-
-/* Lets the build read which source a binary came from without importing it. */
-__attribute__((used)) static const char source_stamp[] = SOURCE_STAMP;
 
 enum {
     F_LINE, F_TS_NS, F_RECEIVED_NS, F_TENANT, F_SERVICE, F_CONTAINER_ID, F_CONTAINER_NAME,
@@ -36,41 +25,21 @@ static const char *FIELD_NAMES[F_COUNT] = {
     "line", "ts_ns", "received_ns", "tenant", "service", "container_id", "container_name",
     "image", "stream", "level", "attrs", "driver_id",
 };
-
-static PyTypeObject *record_type = NULL;
 static Py_ssize_t offsets[F_COUNT];
 static PyObject *small_ints[8];
-static PyObject *zero_flags;
 
-#define FIELD(obj, f) (*(PyObject **)((char *)(obj) + offsets[f]))
+#define FIELD(obj, f) SLOT(obj, offsets[f])
 
-/* ---- configure -------------------------------------------------------------------------- */
-
-static PyObject *
-configure(PyObject *self, PyObject *arg)
+int
+rowcodec_bind(PyTypeObject *type)
 {
-    if (!PyType_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "configure() takes the Record class");
-        return NULL;
-    }
-    PyTypeObject *type = (PyTypeObject *)arg;
-    for (int f = 0; f < F_COUNT; f++) {
-        PyObject *descr = PyDict_GetItemString(type->tp_dict, FIELD_NAMES[f]);
-        if (descr == NULL || Py_TYPE(descr) != &PyMemberDescr_Type) {
-            PyErr_Format(PyExc_TypeError, "Record.%s is not a slot", FIELD_NAMES[f]);
-            return NULL;
-        }
-        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
-            PyErr_Format(PyExc_TypeError, "Record.%s is not a plain object slot", FIELD_NAMES[f]);
-            return NULL;
-        }
-        offsets[f] = member->offset;
-    }
-    Py_INCREF(type);
-    Py_XDECREF(record_type);
-    record_type = type;
-    Py_RETURN_NONE;
+    for (int f = 0; f < F_COUNT; f++)
+        if ((offsets[f] = record_slot(type, FIELD_NAMES[f])) < 0)
+            return -1;
+    for (int i = 0; i < 8; i++)
+        if (small_ints[i] == NULL && (small_ints[i] = PyLong_FromLong(i)) == NULL)
+            return -1;
+    return 0;
 }
 
 /* ---- level scan (ingest/levels.py:severity_from_line) ------------------------------------ */
@@ -120,7 +89,7 @@ severity_scan(const char *data, Py_ssize_t size)
     return -1;
 }
 
-static PyObject *
+PyObject *
 py_severity_from_line(PyObject *self, PyObject *arg)
 {
     if (!PyBytes_Check(arg)) {
@@ -247,7 +216,7 @@ fast_row(PyObject *rec, PyObject *rows, PyObject *idx, Py_ssize_t max_bytes, lon
     PyTuple_SET_ITEM(row, 2, Py_NewRef(received));
     PyTuple_SET_ITEM(row, 3, Py_NewRef(stream));
     PyTuple_SET_ITEM(row, 4, Py_NewRef(level < 0 ? Py_None : small_ints[level]));
-    PyTuple_SET_ITEM(row, 5, Py_NewRef(zero_flags));
+    PyTuple_SET_ITEM(row, 5, Py_NewRef(small_ints[0]));
     PyTuple_SET_ITEM(row, 6, line);
     PyTuple_SET_ITEM(row, 7, Py_NewRef(Py_None));
     PyTuple_SET_ITEM(row, 8, Py_NewRef(Py_None));
@@ -262,7 +231,7 @@ fast_row(PyObject *rec, PyObject *rows, PyObject *idx, Py_ssize_t max_bytes, lon
  * For each record: its container's meta index from `meta_index` (keyed as normalize_batch
  * keys it; `new_meta(rec)` makes and returns a missing one), then a row appended to `rows`:
  * built here in the common case, else by `slow_row(rec, idx)`, which appends it itself. */
-static PyObject *
+PyObject *
 normalize_into(PyObject *self, PyObject *args)
 {
     PyObject *records, *rows, *meta_index, *new_meta, *slow_row, *now_ns, *stream_codes;
@@ -273,7 +242,7 @@ normalize_into(PyObject *self, PyObject *args)
                           &newest_ok, &PyLong_Type, &now_ns, &PyDict_Type, &stream_codes))
         return NULL;
     if (record_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "rowcodec.configure(Record) was not called");
+        PyErr_SetString(PyExc_RuntimeError, "ingest.native.configure(Record) was not called");
         return NULL;
     }
     Py_ssize_t n = PyList_GET_SIZE(records);
@@ -389,7 +358,7 @@ check_len(Py_ssize_t n)
 }
 
 /* encode_rows(rows, ckeys, first_id) -> bytes: the whole binary COPY payload. */
-static PyObject *
+PyObject *
 encode_rows(PyObject *self, PyObject *args)
 {
     PyObject *rows, *ckeys;
@@ -514,35 +483,3 @@ error:
     return NULL;
 }
 
-/* ---- module --------------------------------------------------------------------------------- */
-
-static PyMethodDef methods[] = {
-    {"configure", configure, METH_O, "configure(Record): read the Record slots' offsets."},
-    {"normalize_into", normalize_into, METH_VARARGS, "The common case of normalize_batch's loop."},
-    {"encode_rows", encode_rows, METH_VARARGS, "encode_rows(rows, ckeys, first_id, field_count)."},
-    {"severity_from_line", py_severity_from_line, METH_O, "ingest.levels.severity_from_line."},
-    {NULL, NULL, 0, NULL},
-};
-
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_rowcodec", "Write-path loops in C (see rowcodec.c).", -1, methods,
-};
-
-PyMODINIT_FUNC
-PyInit__rowcodec(void)
-{
-    for (int i = 0; i < 8; i++) {
-        small_ints[i] = PyLong_FromLong(i);
-        if (small_ints[i] == NULL)
-            return NULL;
-    }
-    zero_flags = small_ints[0];
-    PyObject *m = PyModule_Create(&module);
-    if (m == NULL)
-        return NULL;
-    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}

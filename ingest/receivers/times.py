@@ -28,7 +28,7 @@ _STAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d
 
 
 @functools.lru_cache(maxsize=4096)
-def _whole_second_ns(second: bytes, zone: bytes) -> int:
+def whole_second_ns(second: bytes, zone: bytes) -> int:
     return rfc3339_to_ns((second + zone).decode("ascii"))
 
 
@@ -47,7 +47,7 @@ def rfc3339_bytes_to_ns(stamp: bytes) -> int:
     if m is None:
         return rfc3339_to_ns(stamp.decode("ascii", "replace"))
     second, fraction, zone = m.groups()
-    ns = _whole_second_ns(second, zone)
+    ns = whole_second_ns(second, zone)
     if fraction:
         return ns + int(fraction.ljust(9, b"0"))
     if len(_RECENT_STAMPS) >= 1024:

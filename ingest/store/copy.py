@@ -7,7 +7,7 @@ When built, ingest/native/rowcodec.c does the same ~10x cheaper still.
 
 import struct
 
-from ingest.native.load import rowcodec
+from ingest.native.load import native
 from ingest.store.schema import LOG_COLUMNS
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -27,8 +27,8 @@ _FIELD_COUNT = len(LOG_COLUMNS)
 
 def encode_rows(rows, ckeys: list[int], first_id: int) -> bytes:
     """rows as produced by normalize_batch; ckeys maps meta_index -> container key."""
-    if rowcodec is not None and type(rows) is list and type(ckeys) is list:
-        return rowcodec.encode_rows(rows, ckeys, first_id, _FIELD_COUNT)
+    if native is not None and type(rows) is list and type(ckeys) is list:
+        return native.encode_rows(rows, ckeys, first_id, _FIELD_COUNT)
     return encode_rows_python(rows, ckeys, first_id)
 
 

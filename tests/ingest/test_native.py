@@ -52,13 +52,13 @@ records = st.builds(
 @pytest.fixture
 def rowcodec():
     module = load.load(required=True)
-    assert module is normalize.rowcodec, "normalize.py does not use the loaded extension"
+    assert module is normalize.native, "normalize.py does not use the loaded extension"
     return module
 
 
 def python_batch(monkeypatch, recs):
     with monkeypatch.context() as m:
-        m.setattr(normalize, "rowcodec", None)
+        m.setattr(normalize, "native", None)
         return normalize_batch(list(recs), LIMITS, NOW)
 
 
@@ -138,3 +138,72 @@ def test_an_error_in_a_callback_propagates(rowcodec):
     with pytest.raises(LookupError, match="no such tenant"):
         rowcodec.normalize_into([Record(line=b"x")], rows, {}, new_meta, None, 10, 0, 2**62, NOW, {})
     assert rows == []
+
+
+# --- syslog5424.c ------------------------------------------------------------------------
+
+_digits = st.text("0123456789", min_size=1, max_size=10).map(str.encode)
+_stamps = st.one_of(
+    st.sampled_from(
+        [
+            b"-",
+            b"2026-01-02T03:04:05Z",
+            b"2026-01-02T03:04:05.1Z",
+            b"2026-01-02T03:04:05.123456789-07:30",
+            b"2026-01-02T03:04:05.1234567890Z",
+            b"2026-13-02T03:04:05Z",
+            b"2026-01-02T03:04:05+0100",
+            b"2026-01-02 03:04:05Z",
+        ]
+    ),
+    st.builds(lambda f: b"2026-11-26T10:00:00." + f + b"Z", _digits),
+    st.binary(min_size=1, max_size=30),
+)
+_words = st.one_of(
+    st.sampled_from([b"-", b"0123456789ab", b"web-1", b"nginx:1/web-1/0123456789ab", b"a\tb", b""]),
+    st.binary(max_size=12),
+)
+_frames = st.one_of(
+    st.builds(
+        lambda pri, stamp, host, app, sep, msg, nl: (
+            b"<%s>1 %s %s %s 812 %s -%s%s%s" % (pri, stamp, host, app, app, sep, msg, nl)
+        ),
+        st.one_of(_digits, st.just(b"")),
+        _stamps,
+        _words,
+        _words,
+        st.sampled_from([b" ", b"", b"x", b"  "]),
+        st.one_of(st.binary(max_size=20), st.just(b"\xef\xbb\xbfbom"), st.just(b"a\nb")),
+        st.sampled_from([b"", b"\n", b"\n\n"]),
+    ),
+    st.binary(max_size=60),
+)
+
+
+def _syslog_receiver(template: str):
+    from ingest.receivers.base import DriverConfig
+    from ingest.receivers.syslog import SyslogReceiver
+
+    driver = DriverConfig(7, "s", "syslog", "tcp://127.0.0.1:1", "team-a", "", {"tag_template": template})
+    return SyslogReceiver(driver, pipeline=None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(_frames, max_size=12),
+    st.sampled_from(["{{.ID}}", "{{.ImageName}}/{{.Name}}/{{.ID}}"]),
+    st.sampled_from(["", "10.0.0.9"]),
+)
+def test_docker_5424_gives_the_python_records(frames, template, peer):
+    load.load(required=True)
+    fast, slow = _syslog_receiver(template), _syslog_receiver(template)
+    for _ in range(2):  # the second pass is served from the receivers' header caches
+        assert fast._decode_native(frames, peer, 5) == slow._decode_python(frames, peer, 5)
+        assert (fast.stats.malformed, fast.stats.last_error) == (slow.stats.malformed, slow.stats.last_error)
+
+
+def test_the_syslog_receiver_uses_the_extension():
+    receiver = _syslog_receiver("{{.ID}}")
+    frame = b"<30>1 2026-11-26T10:00:00.5Z host 0123456789ab 812 0123456789ab - hello"
+    assert receiver._decode([frame], "", 5) == receiver._decode_native([frame], "", 5)
+    assert load.load(required=True) is not None
