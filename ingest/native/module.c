@@ -2,6 +2,7 @@
 #include "record_slots.h"
 #include "rowcodec.h"
 #include "syslog5424.h"
+#include "syslog_framing.h"
 
 #ifndef SOURCE_SHA256
 #define SOURCE_SHA256 "unknown"
@@ -20,6 +21,8 @@ static PyMethodDef methods[] = {
     {"encode_rows", encode_rows, METH_VARARGS, "encode_rows(rows, ckeys, first_id, field_count)."},
     {"severity_from_line", py_severity_from_line, METH_O, "ingest.levels.severity_from_line."},
     {"docker_5424", docker_5424, METH_VARARGS, "Docker's RFC 5424 syslog frames to Records."},
+    {"octet_frames", octet_frames, METH_VARARGS,
+     "octet_frames(buf, pos, max_message, frames) -> where the well-formed run ended."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -207,3 +207,40 @@ def test_the_syslog_receiver_uses_the_extension():
     frame = b"<30>1 2026-11-26T10:00:00.5Z host 0123456789ab 812 0123456789ab - hello"
     assert receiver._decode([frame], "", 5) == receiver._decode_native([frame], "", 5)
     assert load.load(required=True) is not None
+
+
+# --- syslog_framing.c ----------------------------------------------------------------------
+
+_pieces = st.one_of(
+    st.builds(lambda m: b"%d %s" % (len(m), m), st.binary(max_size=30)),  # well-formed
+    st.builds(lambda m, d: b"%d %s" % (len(m) + d, m), st.binary(max_size=30), st.integers(-3, 3)),
+    st.sampled_from(
+        [b"\n", b"\r\n", b"\x00", b"99999999999 x", b"12x ab", b"<13>1 - - - - - - hi\n", b"40 "]
+    ),
+    st.sampled_from([b"0000000003 abc", b"00000000003 abc", b"0 ", b"3 ab"]),  # digit-count edges
+    st.binary(max_size=20),
+)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_pieces, max_size=20), st.lists(st.integers(1, 40), min_size=1, max_size=8))
+def test_octet_frames_leave_the_framer_unchanged(monkeypatch, pieces, cuts):
+    from ingest.receivers import syslog
+
+    load.load(required=True)
+    data = b"".join(pieces)
+    chunks, at = [], 0
+    for cut in cuts * (len(data) // max(sum(cuts), 1) + 1):
+        chunks.append(data[at : at + cut])
+        at += cut
+    chunks.append(data[at:])
+
+    def run(native):
+        with monkeypatch.context() as m:
+            if not native:
+                m.setattr(syslog, "native", None)
+            framer = syslog.StreamFramer(max_message_bytes=24)
+            frames = [frame for chunk in chunks for frame in framer.feed(chunk)]
+            return frames, framer.finish(), framer.oversize, framer.malformed
+
+    assert run(True) == run(False)
