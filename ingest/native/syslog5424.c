@@ -177,19 +177,19 @@ stamp_value(Stamps *st, Span stamp)
     return whole;
 }
 
-/* docker_5424(frames, peer, received_ns, heads, add_head, general, out, whole_second_ns,
- *             stamp_ns, decode_error)
+/* docker_5424(frames, received_ns, heads, add_head, general, out, whole_second_ns, stamp_ns,
+ *             decode_error)
  *
  * For each frame, in order: a Record appended to `out`, or general(frame) called (which
- * appends it or counts it as malformed). heads[(pri, host, app, peer)] holds the Record's
- * fields after (line, ts_ns, received_ns) for such messages, or None when Python must parse
- * them; add_head(pri, host, app, peer) makes a missing entry and returns it. */
+ * appends it or counts it as malformed). heads[b"<pri> <host> <tag>"] (one dict per peer) holds
+ * the Record's fields after (line, ts_ns, received_ns) for such messages, or None when Python
+ * must parse them; add_head(key, pri, host, tag) makes a missing entry and returns it. */
 PyObject *
 docker_5424(PyObject *self, PyObject *args)
 {
-    PyObject *frames, *peer, *received_ns, *heads, *add_head, *general, *out;
+    PyObject *frames, *received_ns, *heads, *add_head, *general, *out;
     Stamps st = {0};
-    if (!PyArg_ParseTuple(args, "O!OO!O!OOO!OOO", &PyList_Type, &frames, &peer, &PyLong_Type, &received_ns,
+    if (!PyArg_ParseTuple(args, "O!O!O!OOO!OOO", &PyList_Type, &frames, &PyLong_Type, &received_ns,
                           &PyDict_Type, &heads, &add_head, &general, &PyList_Type, &out,
                           &st.whole_second_ns, &st.stamp_ns, &st.decode_error))
         return NULL;
@@ -210,15 +210,23 @@ docker_5424(PyObject *self, PyObject *args)
                 size--;
             Parts m;
             if (split_5424(d, size, &m)) {
-                PyObject *key = Py_BuildValue("(y#y#y#O)", m.pri.at, m.pri.len, m.host.at, m.host.len,
-                                              m.app.at, m.app.len, peer);
+                /* pri, host and tag joined by spaces (none of them holds one): one allocation */
+                Py_ssize_t klen = m.pri.len + 1 + m.host.len + 1 + m.app.len;
+                PyObject *key = PyBytes_FromStringAndSize(NULL, klen);
                 if (key == NULL)
                     goto error;
+                char *k = PyBytes_AS_STRING(key);
+                memcpy(k, m.pri.at, (size_t)m.pri.len);
+                k[m.pri.len] = ' ';
+                memcpy(k + m.pri.len + 1, m.host.at, (size_t)m.host.len);
+                k[m.pri.len + 1 + m.host.len] = ' ';
+                memcpy(k + m.pri.len + 2 + m.host.len, m.app.at, (size_t)m.app.len);
                 PyObject *tail = PyDict_GetItemWithError(heads, key);  /* borrowed */
                 if (tail != NULL) {
                     Py_INCREF(tail);
                 } else if (!PyErr_Occurred()) {
-                    tail = PyObject_Call(add_head, key, NULL);
+                    tail = PyObject_CallFunction(add_head, "Oy#y#y#", key, m.pri.at, m.pri.len, m.host.at,
+                                                 m.host.len, m.app.at, m.app.len);
                 }
                 Py_DECREF(key);
                 if (tail == NULL)

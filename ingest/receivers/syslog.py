@@ -410,6 +410,8 @@ class SyslogReceiver(SocketReceiver):
         self.tags = TagTemplate(driver.options.get("tag_template", DEFAULT_TAG_TEMPLATE))
         self.max_message_bytes = int(driver.options.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
         self._heads = _Heads()
+        # The C decoder's view of the same heads: per peer, keyed b"<pri> <host> <tag>".
+        self._native_heads: dict[str, dict[bytes, tuple | None]] = {}
 
     def _decode(self, frames: list[bytes], peer: str, received_ns: int) -> list[Record]:
         if native is not None and type(frames) is list:
@@ -421,15 +423,23 @@ class SyslogReceiver(SocketReceiver):
         _decode_python, in order: the same Records."""
         records: list[Record] = []
         owner = (self.tags, self.driver.tenant or "default", self.driver.id)
+        heads = self._native_heads.get(peer)
+        if heads is None:
+            if len(self._native_heads) >= _HEADS_KEPT:
+                self._native_heads.clear()
+            heads = self._native_heads[peer] = {}
 
-        def add_head(pri, host, app, peer):
-            return self._heads.add(pri, host, app, peer, *owner)
+        def add_head(key, pri, host, app):
+            if len(heads) >= _HEADS_KEPT:
+                heads.clear()
+            tail = heads[key] = self._heads.add(pri, host, app, peer, *owner)
+            return tail
 
         def general(frame):
             records.extend(self._decode_python([frame], peer, received_ns))
 
         stamps = (whole_second_ns, rfc3339_bytes_to_ns, DecodeError)
-        native.docker_5424(frames, peer, received_ns, self._heads, add_head, general, records, *stamps)
+        native.docker_5424(frames, received_ns, heads, add_head, general, records, *stamps)
         return records
 
     def _decode_python(self, frames: list[bytes], peer: str, received_ns: int) -> list[Record]:
