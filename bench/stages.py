@@ -3,7 +3,8 @@
     python -m bench.stages [--lines 200000]
 
 Prints CPU µs/line (process time, so that other work on the machine skews it less) for:
-NDJSON decode + Record building (HTTP push), zmq frame parsing + Record building,
+NDJSON decode + Record building (HTTP push), zmq frame parsing + Record building, Docker's
+RFC 5424 syslog decoding + Record building (with ingest/native's C decoder and on the Python path),
 normalize_batch and encode_rows (binary COPY payload), each with ingest/native's C loops and on
 the Python path, and fanout.build_messages. These add up
 to most of the ingest process's CPU per line (bench/ingest.py measures the whole).
@@ -35,13 +36,14 @@ def main() -> None:
     import django
 
     django.setup()
-    from bench import workload
+    from bench import receiver_senders, workload
     from ingest import fanout
     from ingest import normalize as normalize_module
     from ingest.native.load import native
     from ingest.normalize import Limits, normalize_batch
     from ingest.receivers.base import DriverConfig
     from ingest.receivers.http_push import decode_body, record_from_object
+    from ingest.receivers.syslog import StreamFramer, SyslogReceiver
     from ingest.receivers.zmq import parse_frames
     from ingest.record import Record
     from ingest.store.copy import encode_rows, encode_rows_python
@@ -62,6 +64,21 @@ def main() -> None:
             tenant, service, cid, line = parse_frames(frames)
             out.append(Record(line=line, received_ns=now, tenant=tenant, service=service, container_id=cid))
         return out
+
+    syslog_receiver = SyslogReceiver(
+        DriverConfig(
+            id=2, name="bench", kind="syslog", bind="tcp://127.0.0.1:0", tenant="bench", token_hash=""
+        ),
+        pipeline=None,
+    )
+    syslog_frames = StreamFramer().feed(receiver_senders.syslog_stream(args.lines))
+
+    def syslog_records(decode):
+        def run():
+            for i in range(0, len(syslog_frames), 500):
+                decode(syslog_frames[i : i + 500], "10.0.0.1", now)
+
+        return run
 
     record_batches = http_records()
     batches = [normalize_batch(records, limits) for records in record_batches]
@@ -94,6 +111,8 @@ def main() -> None:
     stages = [
         ("http: NDJSON decode + Record", http_records),
         ("zmq: parse frames + Record", zmq_records),
+        (f"syslog: Docker RFC 5424 + Record{suffix}", syslog_records(syslog_receiver._decode)),
+        ("syslog: the same, Python path", syslog_records(syslog_receiver._decode_python)),
         (f"normalize_batch{suffix}", normalize),
         ("normalize_batch, Python path", normalize_python),
         (f"encode_rows{suffix}", encode),
@@ -104,7 +123,7 @@ def main() -> None:
         f"{args.lines:,} lines, batches of {args.batch}, load {os.getloadavg()[0]:.2f}; CPU time, best of 3"
     )
     for name, fn in stages:
-        print(f"{name:<32} {per_line(fn, args.lines):6.2f} µs/line")
+        print(f"{name:<40} {per_line(fn, args.lines):6.2f} µs/line")
 
 
 if __name__ == "__main__":
