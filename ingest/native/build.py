@@ -48,7 +48,6 @@ def build(force: bool = False) -> bool:
                 *cc,
                 "-O2",
                 "-Wall",
-                "-Werror",
                 "-fPIC",
                 "-shared",
                 f"-I{sysconfig.get_paths()['include']}",
