@@ -217,8 +217,8 @@ def run_receiver(name: str, n: int, workers: int, conninfo: str, tmp: Path, py_s
 
 def run_syslog_processes(count: int, n: int, conninfo: str, tmp: Path) -> Result:
     """One syslog driver bound to tcp:// only, served by `manage.py ingest --processes count`
-    on one port (SO_REUSEPORT): 8 connections per process (one per sending host), which the
-    kernel spreads by a hash, so unevenly."""
+    on one port (SO_REUSEPORT), over one connection per container as Docker's syslog driver
+    opens them (100), which the kernel spreads over the processes by a hash, so not quite evenly."""
     import redis
     from django.conf import settings
 
@@ -250,7 +250,7 @@ def run_syslog_processes(count: int, n: int, conninfo: str, tmp: Path) -> Result
             result = measure(
                 "syslog-tcp",
                 n,
-                [("127.0.0.1", port)] * (8 * count),
+                [("127.0.0.1", port)] * senders.CONTAINERS,
                 "",
                 1,
                 lambda: stored_rows(conn),
