@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from logsite.env import (
+    ConfigError,
     celery_broker_url,
     check_redis_url,
     env_bool,
@@ -168,8 +169,23 @@ LOGSITE_FORWARD_INLINE_RETRY_SECONDS = env_int("LOGSITE_FORWARD_INLINE_RETRY_SEC
 LOGSITE_RETENTION_DAYS = env_int("LOGSITE_RETENTION_DAYS", 30, minimum=0)
 # Days before today that stay unsealed (no trigram index) because lines still arrive for them.
 LOGSITE_HOT_DAYS = env_int("LOGSITE_HOT_DAYS", 1, minimum=0)
-# maintenance_work_mem for building a sealed day's trigram indexes.
+# maintenance_work_mem for building a sealed day's trigram indexes (and a hot day's blocks).
 LOGSITE_SEAL_WORK_MEM = env_str("LOGSITE_SEAL_WORK_MEM", "256MB")
+# Hot days get a partial trigram index per block of this many minutes once the block ended
+# LOGSITE_HOT_INDEX_DELAY_SECONDS ago (ingest/store/hot_index.py); 0 turns block indexes off.
+LOGSITE_HOT_INDEX_BLOCK_MINUTES = env_int("LOGSITE_HOT_INDEX_BLOCK_MINUTES", 60, minimum=0)
+# ...and one index per slot of this many minutes once the slot ended, replacing its blocks.
+LOGSITE_HOT_INDEX_MERGE_MINUTES = env_int("LOGSITE_HOT_INDEX_MERGE_MINUTES", 360, minimum=1)
+LOGSITE_HOT_INDEX_DELAY_SECONDS = env_int("LOGSITE_HOT_INDEX_DELAY_SECONDS", 60, minimum=0)
+if LOGSITE_HOT_INDEX_BLOCK_MINUTES and (
+    1440 % LOGSITE_HOT_INDEX_BLOCK_MINUTES
+    or LOGSITE_HOT_INDEX_MERGE_MINUTES % LOGSITE_HOT_INDEX_BLOCK_MINUTES
+    or 1440 % LOGSITE_HOT_INDEX_MERGE_MINUTES
+):
+    raise ConfigError(
+        "LOGSITE_HOT_INDEX_BLOCK_MINUTES must divide a day and LOGSITE_HOT_INDEX_MERGE_MINUTES, "
+        "which must divide a day too"
+    )
 
 LOGGING = {
     "version": 1,
