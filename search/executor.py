@@ -53,6 +53,10 @@ class Extent:
     newest_arrival: datetime | None
     # The containers' lines per second on the newest day counted when it was sealed.
     lines_per_second: float | None
+    # [start, end) of each sealed day: one trigram index per leaf answers any window in it.
+    sealed_days: list[tuple[datetime, datetime]] = field(default_factory=list)
+    # The hot days' indexed blocks (ingest/store/hot_index.py).
+    hot_blocks: list[tuple[datetime, datetime]] = field(default_factory=list)
 
 
 def stored_extent(cur, ckeys: list[int]) -> Extent | None:
@@ -61,25 +65,23 @@ def stored_extent(cur, ckeys: list[int]) -> Extent | None:
         "SELECT (SELECT min(day) FROM log_partitions), (SELECT max(day) FROM log_partitions), "
         "(SELECT max(last_seen) FROM containers WHERE id = ANY(%(k)s)), "
         "(SELECT sum(rows) FROM log_day_counts "
-        " WHERE day = (SELECT max(day) FROM log_day_counts) AND ckey = ANY(%(k)s))",
-        {"k": list(ckeys)},
+        " WHERE day = (SELECT max(day) FROM log_day_counts) AND ckey = ANY(%(k)s)), "
+        "(SELECT array_agg(day ORDER BY day) FROM log_partitions WHERE sealed_at IS NOT NULL), "
+        f"({hot_index.VALID_BLOCKS_SQL})",
+        {"k": list(ckeys), "block_names": hot_index.BLOCK_NAMES},
     )
-    first, last, arrival, rows = cur.fetchone()
+    first, last, arrival, rows, sealed, blocks = cur.fetchone()
     if first is None:
         return None
+    starts = [datetime.combine(day, time(), UTC) for day in sealed or ()]
     return Extent(
         datetime.combine(first, time(), UTC),
         datetime.combine(last, time(), UTC) + timedelta(days=1),
         arrival,
         float(rows) / 86400 if rows else None,
+        [(start, start + timedelta(days=1)) for start in starts],
+        hot_index.block_spans(blocks, set(sealed or ())),
     )
-
-
-def sealed_days(cur) -> list[tuple[datetime, datetime]]:
-    """[start, end) of each sealed day: one trigram index per leaf answers any window in it."""
-    cur.execute("SELECT day FROM log_partitions WHERE sealed_at IS NOT NULL ORDER BY day")
-    starts = [datetime.combine(row[0], time(), UTC) for row in cur.fetchall()]
-    return [(start, start + timedelta(days=1)) for start in starts]
 
 
 def time_bounds(node: Node, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -161,9 +163,9 @@ def search_page(
         if newest_first and before is None:
             anchor = min(now, extent.newest_arrival or now)
         first = walk.first_width(extent.lines_per_second)
-        blocks = hot_index.indexed_spans(cur)
-        steps = walk.windows(lo, hi, newest_first, anchor, first, sealed_days(cur) + blocks)
-        edges = sorted({edge for span in blocks for edge in span})
+        spans = extent.sealed_days + extent.hot_blocks
+        steps = walk.windows(lo, hi, newest_first, anchor, first, spans)
+        edges = sorted({edge for span in extent.hot_blocks for edge in span})
         window = next(steps, None)
         while window is not None:
             for piece in walk.split(window, edges, newest_first):
