@@ -178,6 +178,7 @@ def search_page(
                     newest_first=newest_first,
                     now=now,
                     window=piece,
+                    indexed=walk.covered(piece, spans),
                 )
                 cur.execute(sql_text, params)
                 rows += [row_dict(r) for r in cur.fetchall()]

@@ -99,3 +99,15 @@ def split(window: tuple[datetime, datetime], edges: list[datetime], newest_first
     cuts = [start, *(e for e in edges if start < e < end), end]
     pieces = list(pairwise(cuts))
     return pieces[::-1] if newest_first else pieces
+
+
+def covered(window: tuple[datetime, datetime], spans) -> bool:
+    """Whether the union of `spans` covers all of `window`."""
+    at, end = window
+    for lo, hi in sorted(spans):
+        if lo > at:
+            break
+        at = max(at, hi)
+        if at >= end:
+            return True
+    return at >= end

@@ -95,3 +95,13 @@ def test_a_window_stops_short_of_a_span_edge_that_would_hold_more_than_the_page(
     assert seen[0] == (HI - walk.FIRST, HI)
     assert len(seen) == 2
     assert seen[1][0] > HI - day
+
+
+def test_covered_asks_whether_spans_cover_all_of_a_window():
+    hour = timedelta(hours=1)
+    spans = [(LO, LO + hour), (LO + hour, LO + 3 * hour), (LO + 4 * hour, LO + 5 * hour)]
+    assert walk.covered((LO, LO + 3 * hour), spans)
+    assert walk.covered((LO + 0.5 * hour, LO + 2 * hour), spans)
+    assert not walk.covered((LO + 2 * hour, LO + 4.5 * hour), spans)
+    assert not walk.covered((LO - hour, LO + hour), spans)
+    assert not walk.covered((LO, LO + hour), [])
