@@ -127,7 +127,7 @@ def index_day(
         for block in wanted_blocks(day, now, block_minutes, merge_minutes, delay):
             fresh = 0
             for leaf in leaves:
-                fresh += _ensure_block_index(cur, leaf, block, existing.get((leaf, block)))
+                fresh += ensure_block_index(cur, leaf, block, existing.get((leaf, block)))
                 existing[(leaf, block)] = True
             if fresh:
                 built.append(f"{_hhmm(block.start)}-{_hhmm(block.end)}")
@@ -151,7 +151,7 @@ def index_day(
     }
 
 
-def _ensure_block_index(cur, leaf: str, block: Block, valid: bool | None) -> bool:
+def ensure_block_index(cur, leaf: str, block: Block, valid: bool | None) -> bool:
     """True when the index was (re)built."""
     if valid:
         return False

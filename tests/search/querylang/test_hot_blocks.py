@@ -22,7 +22,15 @@ from search import executor
 from search.querylang import parse
 from search.session import search_cursor
 from tests.search.querylang import dataset as ds
-from tests.search.querylang.test_executor import _nodes, _plan, walked_ids
+from tests.search.querylang.test_executor import (
+    HISTOGRAM_QUERIES,
+    SIZES,
+    _nodes,
+    _plan,
+    histogram,
+    python_histogram,
+    walked_ids,
+)
 from tests.search.querylang.test_sql import ALL_TENANTS, QUERIES, python_ids
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +125,12 @@ def test_the_walk_over_indexed_blocks_pages_exactly_what_the_matcher_accepts(blo
         expected = python_ids(blocks, node, ALL_TENANTS, newest_first)
         assert walked_ids(node, 23, newest_first) == expected
     assert walked_ids(node, 1000, True) == python_ids(blocks, node, ALL_TENANTS, True)
+
+
+@pytest.mark.parametrize("query", [*HISTOGRAM_QUERIES, "late", "timeout OR level>=error"])
+def test_histograms_cut_at_the_blocks_count_exactly(blocks, query):
+    for size in ("15m", "1h"):
+        assert histogram(query, size) == python_histogram(blocks, query, SIZES[size]), (query, size)
 
 
 def _only_trigram_indexes() -> None:
