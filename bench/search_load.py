@@ -191,7 +191,7 @@ def index_hot(conninfo: str, work_mem: str, open_minutes: int) -> dict:
 
     from ingest.store import hot_index
 
-    block, merge = settings.LOGSITE_HOT_INDEX_BLOCK_MINUTES, settings.LOGSITE_HOT_INDEX_MERGE_MINUTES
+    sizes = settings.LOGSITE_HOT_INDEX_BLOCKS
     delay = timedelta(seconds=settings.LOGSITE_HOT_INDEX_DELAY_SECONDS)
     started = time.monotonic()
     built = dropped = 0
@@ -207,7 +207,7 @@ def index_hot(conninfo: str, work_mem: str, open_minutes: int) -> dict:
             for leaf, blk in hot_index.day_indexes(cur, day):
                 if blk.hi > now - delay:
                     hot_index.drop_index(cur, blk.index_name(leaf))
-            done = hot_index.index_day(conn, day, now, block, merge, delay)
+            done = hot_index.index_day(conn, day, now, sizes, delay)
             print(f"  hot blocks {done}", file=sys.stderr, flush=True)
             built += len(done["blocks_built"])
             dropped += done["indexes_dropped"]

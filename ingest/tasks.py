@@ -78,7 +78,7 @@ def index_hot_blocks(self) -> dict:
     """Partial trigram indexes on the hot days' cooled blocks (ingest/store/hot_index.py)."""
 
     def job(conn):
-        if not settings.LOGSITE_HOT_INDEX_BLOCK_MINUTES:
+        if not settings.LOGSITE_HOT_INDEX_BLOCKS:
             return {"days": []}
         now = timezone.now()
         with conn.cursor() as cur:
@@ -91,8 +91,7 @@ def index_hot_blocks(self) -> dict:
                 conn,
                 day,
                 now,
-                settings.LOGSITE_HOT_INDEX_BLOCK_MINUTES,
-                settings.LOGSITE_HOT_INDEX_MERGE_MINUTES,
+                settings.LOGSITE_HOT_INDEX_BLOCKS,
                 timedelta(seconds=settings.LOGSITE_HOT_INDEX_DELAY_SECONDS),
             )
             for day in days

@@ -7,12 +7,18 @@ its predicate (measured: 8 such indexes per leaf +6% backend CPU per COPY row, 2
 which no completed block's predicate matches. So each hot leaf gets one partial index per
 completed time block, `WHERE ts >= block start AND ts < block end`:
 
-- a block of `block_minutes` (default 60) once it ended `delay` ago (late lines that arrive
+- block lengths come in levels, finest first (default 15, 60 and 360 minutes, each a multiple
+  of the one before); a block is due once it ended `delay` ago (late lines that arrive
   afterwards are inserted into it like any index entry: a few rows, not the stream);
-- once a whole merge slot of `merge_minutes` (default 360) has ended, one index for the slot,
-  after which its small blocks are dropped; a leaf thus carries at most
-  24h / merge + merge / block indexes (9 by default), which keeps the insert cost bounded;
+- a day is tiled with the coarsest blocks that have ended, the rest of it with the next finer
+  level, and so on; once a coarser block is built, the finer ones it covers are dropped. A
+  leaf thus carries at most 24h / coarsest + the sum of (ratio - 1) over the finer levels
+  indexes (3 + 5 + 3 = 11 by default), which keeps the insert cost bounded, and the newest
+  lines go without an index for at most the finest length plus `delay`;
 - sealing builds the full-day index and then drops the day's blocks (sealing.py).
+
+Each row is indexed once per level (then once more by sealing): the build rate bounds the
+ingest rate the blocks keep up with (bench/hot_index.py, docs/retention.md).
 
 The search cuts its time windows at block edges (search/walk.py: split) so the planner can
 prove a block's predicate from the window's bounds and use its index; an invalid index (being
@@ -73,29 +79,34 @@ def parse_index_name(name: str) -> tuple[str, Block] | None:
     return name[: name.index("_trgm_")], Block(day, start, end)
 
 
-def check_sizes(block_minutes: int, merge_minutes: int) -> None:
-    if block_minutes <= 0 or MINUTES_PER_DAY % block_minutes:
-        raise ValueError("the block length must divide a day (e.g. 15, 30, 60, 120 minutes)")
-    if merge_minutes % block_minutes or MINUTES_PER_DAY % merge_minutes:
-        raise ValueError("the merge length must be a multiple of the block length and divide a day")
+def check_sizes(sizes: list[int]) -> None:
+    """Block lengths in minutes, finest first: each divides a day and the next."""
+    if not sizes:
+        raise ValueError("no block lengths given")
+    for finer, size in zip([None, *sizes], sizes, strict=False):
+        if size <= 0 or MINUTES_PER_DAY % size:
+            raise ValueError(f"a block length ({size}) must divide a day (e.g. 15, 30, 60, 120, 360 minutes)")
+        if finer is not None and (size <= finer or size % finer):
+            raise ValueError(f"each block length must be a multiple of the one before ({finer}, {size})")
 
 
-def wanted_blocks(
-    day: date, now: datetime, block_minutes: int, merge_minutes: int, delay: timedelta
-) -> list[Block]:
-    """The blocks `day` should have indexed at `now`, newest first: one per merge slot that
-    ended `delay` ago, else one per block of the open slot that did."""
-    check_sizes(block_minutes, merge_minutes)
+def wanted_blocks(day: date, now: datetime, sizes: list[int], delay: timedelta) -> list[Block]:
+    """The blocks `day` should have indexed at `now`, newest first: the coarsest blocks that
+    ended `delay` ago, and within each that has not, the next finer level's, and so on."""
+    check_sizes(sizes)
     midnight = datetime.combine(day, datetime.min.time(), UTC)
     cooled = (now - delay - midnight) // timedelta(minutes=1)
     blocks = []
-    for slot in range(0, MINUTES_PER_DAY, merge_minutes):
-        if slot + merge_minutes <= cooled:
-            blocks.append(Block(day, slot, slot + merge_minutes))
-            continue
-        for start in range(slot, slot + merge_minutes, block_minutes):
-            if start + block_minutes <= cooled:
-                blocks.append(Block(day, start, start + block_minutes))
+
+    def tile(start: int, end: int, level: int) -> None:
+        size = sizes[level]
+        for at in range(start, end, size):
+            if at + size <= cooled:
+                blocks.append(Block(day, at, at + size))
+            elif level > 0 and at < cooled:
+                tile(at, at + size, level - 1)
+
+    tile(0, MINUTES_PER_DAY, len(sizes) - 1)
     return sorted(blocks, reverse=True)
 
 
@@ -115,16 +126,14 @@ def day_indexes(cur, day: date) -> dict[tuple[str, Block], bool]:
     return found
 
 
-def index_day(
-    conn, day: date, now: datetime, block_minutes: int, merge_minutes: int, delay: timedelta
-) -> dict:
+def index_day(conn, day: date, now: datetime, sizes: list[int], delay: timedelta) -> dict:
     """Builds the blocks `day` lacks and drops the ones a valid merged block replaced.
     `conn` must be in autocommit (CREATE INDEX CONCURRENTLY)."""
     built, dropped, started = [], 0, time.monotonic()
     with conn.cursor() as cur:
         leaves = leaf_names(cur, partition_name(day))
         existing = day_indexes(cur, day)
-        for block in wanted_blocks(day, now, block_minutes, merge_minutes, delay):
+        for block in wanted_blocks(day, now, sizes, delay):
             fresh = 0
             for leaf in leaves:
                 fresh += ensure_block_index(cur, leaf, block, existing.get((leaf, block)))

@@ -109,7 +109,10 @@ def build_search_sql(
         p,
         now=now,
         window=window,
-        key_list=len(ckeys) <= PRUNE_KEYS_MAX,
+        # Unindexed windows keep it: without it the planner misjudges how many rows the key
+        # array leaves and reads the window through the (ckey, ts, id) btree, one descent per
+        # container and leaf, instead of the ts BRIN.
+        key_list=len(ckeys) <= PRUNE_KEYS_MAX or not indexed,
         prefilter=not indexed,
     )
     if before is not None:

@@ -30,32 +30,43 @@ def spans(blocks: list[Block]) -> list[tuple[int, int]]:
 
 
 def test_a_day_gets_merged_slots_then_the_cooled_blocks_of_the_open_slot():
-    wanted = hot_index.wanted_blocks(DAY.date(), at(15.5), 60, 360, timedelta(0))
+    wanted = hot_index.wanted_blocks(DAY.date(), at(15.5), [60, 360], timedelta(0))
     assert spans(wanted) == [(14, 15), (13, 14), (12, 13), (6, 12), (0, 6)]  # newest first
     # A block is due only `delay` after it ended; a whole slot replaces its blocks.
-    late = hot_index.wanted_blocks(DAY.date(), at(18.05), 60, 360, timedelta(minutes=5))
+    late = hot_index.wanted_blocks(DAY.date(), at(18.05), [60, 360], timedelta(minutes=5))
     assert spans(late) == [(16, 17), (15, 16), (14, 15), (13, 14), (12, 13), (6, 12), (0, 6)]
-    assert spans(hot_index.wanted_blocks(DAY.date(), at(18.1), 60, 360, timedelta(0))) == [
+    assert spans(hot_index.wanted_blocks(DAY.date(), at(18.1), [60, 360], timedelta(0))) == [
         (12, 18),
         (6, 12),
         (0, 6),
     ]
-    assert spans(hot_index.wanted_blocks(DAY.date(), at(30), 60, 360, timedelta(0))) == [
+    assert spans(hot_index.wanted_blocks(DAY.date(), at(30), [60, 360], timedelta(0))) == [
         (18, 24),
         (12, 18),
         (6, 12),
         (0, 6),
     ]
-    assert hot_index.wanted_blocks(DAY.date(), at(-2), 60, 360, timedelta(0)) == []
-    quarter = hot_index.wanted_blocks(DAY.date(), at(1), 15, 60, timedelta(0))
+    assert hot_index.wanted_blocks(DAY.date(), at(-2), [60, 360], timedelta(0)) == []
+    quarter = hot_index.wanted_blocks(DAY.date(), at(1), [15, 60], timedelta(0))
     assert [(b.start, b.end) for b in quarter] == [(0, 60)]
+    # Three levels: the coarsest blocks that ended, then the next finer, then the finest.
+    three = hot_index.wanted_blocks(DAY.date(), at(13.9), [15, 60, 360], timedelta(0))
+    assert [(b.start, b.end) for b in three] == [
+        (810, 825),
+        (795, 810),
+        (780, 795),
+        (720, 780),
+        (360, 720),
+        (0, 360),
+    ]
 
 
 def test_block_sizes_must_tile_a_day():
-    for block, merge in ((7, 14), (60, 90), (0, 60), (60, 420)):
-        with pytest.raises(ValueError, match="must"):
-            hot_index.check_sizes(block, merge)
-    hot_index.check_sizes(15, 120)
+    for sizes in ([7, 14], [60, 90], [0, 60], [60, 420], [60, 30], [60, 60], []):
+        with pytest.raises(ValueError, match=r"must|no block"):
+            hot_index.check_sizes(sizes)
+    hot_index.check_sizes([15, 120])
+    hot_index.check_sizes([15, 60, 360])
 
 
 def test_index_names_say_their_block():
@@ -110,12 +121,12 @@ def test_blocks_are_built_merged_rebuilt_and_dropped_by_sealing():
     day = DAY.date()
     write_day(day, 8000, 10)  # 00:00 .. 22:13
     with psycopg.connect(conninfo_from_settings(), autocommit=True) as conn:
-        done = hot_index.index_day(conn, day, at(5.5), 60, 360, timedelta(0))
+        done = hot_index.index_day(conn, day, at(5.5), [60, 360], timedelta(0))
         assert done["blocks_built"] == ["0400-0500", "0300-0400", "0200-0300", "0100-0200", "0000-0100"]
         assert block_indexes(day) == dict.fromkeys(block_names(day, *[(h, h + 1) for h in range(5)]), True)
 
         # The slot is over: its merged block is built, then the hour blocks go.
-        done = hot_index.index_day(conn, day, at(7.25), 60, 360, timedelta(0))
+        done = hot_index.index_day(conn, day, at(7.25), [60, 360], timedelta(0))
         assert done["blocks_built"] == ["0600-0700", "0000-0600"]
         assert done["indexes_dropped"] == 5 * len(leaves(day))
         assert set(block_indexes(day)) == block_names(day, (0, 6), (6, 7))
@@ -124,11 +135,11 @@ def test_blocks_are_built_merged_rebuilt_and_dropped_by_sealing():
         broken = Block(day, 360, 420).index_name(leaves(day)[1])
         with connection.cursor() as cur:
             cur.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", (broken,))
-        assert hot_index.index_day(conn, day, at(7.25), 60, 360, timedelta(0))["blocks_built"] == [
+        assert hot_index.index_day(conn, day, at(7.25), [60, 360], timedelta(0))["blocks_built"] == [
             "0600-0700"
         ]
         assert all(block_indexes(day).values())
-        idle = hot_index.index_day(conn, day, at(7.25), 60, 360, timedelta(0))
+        idle = hot_index.index_day(conn, day, at(7.25), [60, 360], timedelta(0))
         assert (idle["blocks_built"], idle["indexes_dropped"]) == ([], 0)
 
         # The search finds the blocks valid on every leaf.

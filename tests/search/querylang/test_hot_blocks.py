@@ -93,17 +93,16 @@ def blocks(dataset, django_db_blocker):
     with django_db_blocker.unblock():
         with psycopg.connect(conninfo_from_settings(), autocommit=True) as conn:
             # The middle day as the task leaves it at the end of the day (four merged blocks)...
-            hot_index.index_day(conn, MIDDLE.date(), MIDDLE + timedelta(days=1), 60, 360, timedelta(0))
-            # ...and the newest as it leaves it at 15:30: 00-06, 06-12, then hours 12..15.
-            hot_index.index_day(
-                conn, HOT.date(), HOT + timedelta(hours=15, minutes=30), 60, 360, timedelta(0)
-            )
+            hot_index.index_day(conn, MIDDLE.date(), MIDDLE + timedelta(days=1), [60, 360], timedelta(0))
+            # ...and the newest as it leaves it at 15:30: 00-06, 06-12, hours 12..15, then the
+            # quarters 15:00-15:15 and 15:15-15:30.
+            hot_index.index_day(conn, HOT.date(), HOT + timedelta(hours=15.5), [15, 60, 360], timedelta(0))
         with connection.cursor() as cur:
             leaves = leaf_names(cur.cursor, partition_name(HOT.date()))
         hour = {h: hot_index.Block(HOT.date(), h * 60, h * 60 + 60) for h in range(24)}
         _set_valid([hour[13].index_name(leaves[0])], False)  # under way: valid on the others
         _set_valid([hour[14].index_name(leaf) for leaf in leaves], False)
-        _late_lines(dataset, [1, 7, 12, 13, 14])
+        _late_lines(dataset, [1, 7, 12, 13, 14, 15])
         with connection.cursor() as cur:
             cur.execute("ANALYZE logs")
         yield dataset
@@ -113,8 +112,8 @@ def test_the_extent_lists_the_blocks_valid_on_some_leaf(blocks):
     with search_cursor() as cur:
         extent = executor.stored_extent(cur, list(blocks.ckeys))
     hot = [(lo - HOT, hi - HOT) for lo, hi in extent.hot_blocks if lo >= HOT]
-    hours = [(timedelta(hours=a), timedelta(hours=b)) for a, b in [(0, 6), (6, 12), (12, 13), (13, 14)]]
-    assert hot == hours  # 14-15 is invalid everywhere
+    hours = [(0, 6), (6, 12), (12, 13), (13, 14), (15, 15.25), (15.25, 15.5)]  # 14-15 is invalid everywhere
+    assert hot == [(timedelta(hours=a), timedelta(hours=b)) for a, b in hours]
     assert len([span for span in extent.hot_blocks if span[0] < HOT]) == 4
 
 
