@@ -2,8 +2,8 @@
 
 The day being written has no full trigram index: it makes inserts ~8x dearer (sealing.py).
 A *partial* GIN index whose predicate a row does not match costs an insert only the check of
-its predicate (measured: 8 such indexes per leaf +6% backend CPU per COPY row, 23 of them
-+26%; docs/query-language.md "Search performance"), and new rows carry the current time,
+its predicate (measured by bench/hot_index.py: 8 such indexes per leaf +3% backend CPU per
+COPY row, 23 of them +19%, one the rows match 8.3x), and new rows carry the current time,
 which no completed block's predicate matches. So each hot leaf gets one partial index per
 completed time block, `WHERE ts >= block start AND ts < block end`:
 
