@@ -48,7 +48,8 @@ def windows(
 
     `spans` are the [lo, hi) stretches one trigram index answers (a sealed day, a hot day's
     block): a window whose far edge falls inside one reaches to the span's edge when the hits
-    seen so far say the extension holds no more than the rows still needed. A query on an
+    seen so far say the extension holds no more than the rows still needed (the first window:
+    when that at most doubles it). A query on an
     index costs about the same whatever its width (mostly planning, ~0.3 ms a leaf), so a rare
     term reads each indexed span once instead of in 4x-growing slices."""
     width, covered, found, need = first, timedelta(0), None, 0
@@ -56,18 +57,16 @@ def windows(
     while lo < hi:
         if newest_first:
             start = max(lo, (now if first else hi) - width)
-            if found is not None:
-                snapped = max(lo, _span_start(start, spans))
-                if _cheap(start - snapped, covered, found, need):
-                    start = snapped
+            snapped = max(lo, _span_start(start, spans))
+            if _cheap(start - snapped, width, covered, found, need):
+                start = snapped
             covered += (now if first else hi) - start
             end, hi, first = hi, start, False
         else:
             start, end = lo, min(hi, lo + width)
-            if found is not None:
-                snapped = min(hi, _span_end(end, spans))
-                if _cheap(snapped - end, covered, found, need):
-                    end = snapped
+            snapped = min(hi, _span_end(end, spans))
+            if _cheap(snapped - end, width, covered, found, need):
+                end = snapped
             covered += end - start
             lo = end
         reply = yield start, end
@@ -79,7 +78,10 @@ def windows(
         width = next_width(width, covered, found, need)
 
 
-def _cheap(extension: timedelta, covered: timedelta, found: int, need: int) -> bool:
+def _cheap(extension: timedelta, width: timedelta, covered: timedelta, found: int | None, need: int) -> bool:
+    """Before anything was read (the first window), an extension up to the window's own width."""
+    if found is None:
+        return extension <= width
     return found == 0 or found * (extension / covered) <= need
 
 

@@ -105,3 +105,11 @@ def test_covered_asks_whether_spans_cover_all_of_a_window():
     assert not walk.covered((LO + 2 * hour, LO + 4.5 * hour), spans)
     assert not walk.covered((LO - hour, LO + hour), spans)
     assert not walk.covered((LO, LO + hour), [])
+
+
+def test_the_first_window_reaches_to_a_span_edge_only_if_that_at_most_doubles_it():
+    hour, minute = timedelta(hours=1), timedelta(minutes=1)
+    spans = [(HI - hour, HI)]
+    assert next(walk.windows(LO, HI, True, first=40 * minute, spans=spans)) == (HI - hour, HI)
+    assert next(walk.windows(LO, HI, True, first=20 * minute, spans=spans)) == (HI - 20 * minute, HI)
+    assert next(walk.windows(LO, HI, False, first=40 * minute, spans=[(LO, LO + hour)])) == (LO, LO + hour)
