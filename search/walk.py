@@ -49,9 +49,9 @@ def windows(
     `spans` are the [lo, hi) stretches one trigram index answers (a sealed day, a hot day's
     block): a window whose far edge falls inside one reaches to the span's edge when the hits
     seen so far say the extension holds no more than the rows still needed (the first window:
-    when that at most doubles it). A query on an
-    index costs about the same whatever its width (mostly planning, ~0.3 ms a leaf), so a rare
-    term reads each indexed span once instead of in 4x-growing slices."""
+    when that at most doubles it). A query on an index costs about the same whatever its width
+    (mostly planning, ~0.3 ms a leaf), so a rare term reads each indexed span once instead of
+    in 4x-growing slices."""
     width, covered, found, need = first, timedelta(0), None, 0
     first = newest_first and now is not None and lo < now < hi
     while lo < hi:
