@@ -5,7 +5,7 @@ background.
     python -m bench.hot_index --copy-rows 100000 --per-hour 20000 --rounds 1
 
 (1) COPY cost: binary COPY (the writer's encoder, 5,000-row transactions) of rows stamped in
-    the current hour into a day whose leaves carry 0, 4, 8 or 23 partial trigram indexes on
+    the current hour into a day whose leaves carry 0, 4, 8, 11 or 23 partial trigram indexes on
     earlier hours (predicates the rows do not match), and, for scale, 1 that they do match
     (what a full trigram index costs). Backend CPU per row from /proc, best of `--rounds`.
 (2) Build cost: a day filled with `--per-hour` lines an hour for 16 hours; the beat task's own
@@ -122,7 +122,13 @@ def main() -> None:
             data = encoded(
                 args.copy_rows - args.copy_rows % BATCH, MIDNIGHT + timedelta(hours=23), timedelta(hours=1), 1
             )
-            cases = {"none": [], "4 blocks": list(range(4)), "8 blocks": list(range(8))}
+            # 11: the most the default levels (15,60,360) leave on a leaf.
+            cases = {
+                "none": [],
+                "4 blocks": list(range(4)),
+                "8 blocks": list(range(8)),
+                "11 blocks": list(range(11)),
+            }
             cases["23 blocks"] = list(range(23))
             cases["1 block the rows match"] = [23]
             best: dict[str, tuple[float, float]] = {}

@@ -2,10 +2,10 @@
 
 The day being written has no full trigram index: it makes inserts ~8x dearer (sealing.py).
 A *partial* GIN index whose predicate a row does not match costs an insert only the check of
-its predicate (measured by bench/hot_index.py: 8 such indexes per leaf +3% backend CPU per
-COPY row, 23 of them +19%, one the rows match 8.3x), and new rows carry the current time,
-which no completed block's predicate matches. So each hot leaf gets one partial index per
-completed time block, `WHERE ts >= block start AND ts < block end`:
+its predicate (measured by bench/hot_index.py: 8 such indexes per leaf +3-5% backend CPU per
+COPY row, 11 of them +11%, 23 +19-28%, one the rows match 8.3-8.9x), and new rows carry the
+current time, which no completed block's predicate matches. So each hot leaf gets one partial
+index per completed time block, `WHERE ts >= block start AND ts < block end`:
 
 - block lengths come in levels, finest first (default 15, 60 and 360 minutes, each a multiple
   of the one before); a block is due once it ended `delay` ago (late lines that arrive
