@@ -3,9 +3,11 @@
     python bench/search.py --lines 10000000 --db bench_search2 --reuse
 
 Loads `--lines` lines over `--containers` containers and `--days` UTC days (the newest is
-today, which stays hot: unsealed, no trigram index) by binary COPY straight into the day
+today, which stays hot: unsealed, no full trigram index) by binary COPY straight into the day
 partitions (bench/search_load.py), seals every older day through the sealing task's code
-(trigram GIN index, VACUUM FREEZE ANALYZE), then prints p50/p95 in ms for each kind of query
+(trigram GIN index, VACUUM FREEZE ANALYZE), indexes the hot day's cooled blocks through the
+hot-block task's code (partial trigram indexes, ingest/store/hot_index.py; `--hot-open-minutes`
+leaves more of the newest lines unindexed), then prints p50/p95 in ms for each kind of query
 through search/executor.py (the code the API runs), and grep -F / rg -F over the same lines as
 a text file and a sequential ILIKE over the same table, in the same run.
 
@@ -27,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.search_load import COMMON, RARE, load, seal  # noqa: E402
+from bench.search_load import COMMON, RARE, index_hot, load, seal  # noqa: E402
 
 
 def db_url(name: str) -> str:
@@ -74,6 +76,13 @@ def prepare(args, text_file: Path) -> str:
     started = time.monotonic()
     if sealed := seal(conninfo_from_settings(), settings.LOGSITE_SEAL_WORK_MEM):
         print(f"seal: {len(sealed)} days in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    hot = index_hot(conninfo_from_settings(), settings.LOGSITE_SEAL_WORK_MEM, args.hot_open_minutes)
+    args.hot_summary = (
+        f"hot day: {len(hot['blocks'])} indexed blocks ({', '.join(hot['blocks']) or 'none'}; "
+        f"{hot['built']} built and {hot['dropped']} indexes dropped in {hot['seconds']:.0f} s this run), "
+        f"{hot['open_lines']:,} lines after the newest block unindexed"
+    )
+    print(args.hot_summary, file=sys.stderr)
     return url
 
 
@@ -115,6 +124,13 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse a database loaded with these parameters")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--only", help="run only the cases whose name contains this")
+    parser.add_argument(
+        "--hot-open-minutes",
+        type=int,
+        default=0,
+        help="index the hot day's blocks as the beat task would this long before the data ends "
+        "(more of the newest lines left unindexed)",
+    )
     args = parser.parse_args()
     text_file = args.text_dir / f"logsite-{args.db}-lines.txt"
 
@@ -175,6 +191,7 @@ def main() -> None:
         with connection.cursor() as cur:
             shape = store_shape(cur)
         print(f"\n{args.lines:,} lines, {args.containers} containers, {args.days} days; {shape}")
+        print(args.hot_summary)
         print(f"{os.cpu_count()} cores, load average {load1:.2f} before / {os.getloadavg()[0]:.2f} after")
         print(f"{'query':40} {'p50 ms':>10} {'p95 ms':>10}")
         for name, (p50, p95) in {**results, **baselines}.items():

@@ -180,3 +180,45 @@ def seal(conninfo: str, work_mem: str) -> list[dict]:
             roll_up_unsealed(conn, datetime.now(UTC).date())
         conn.execute("ANALYZE containers")
     return done
+
+
+def index_hot(conninfo: str, work_mem: str, open_minutes: int) -> dict:
+    """Builds the hot days' block indexes through the beat task's code (hot_index.index_day),
+    as the task would have at the moment the data ends, less `open_minutes`: the lines after
+    the newest block stay unindexed, as the newest lines are in production (up to a block's
+    length plus the delay). Blocks of a previous run that end later are dropped first."""
+    from django.conf import settings
+
+    from ingest.store import hot_index
+
+    sizes = settings.LOGSITE_HOT_INDEX_BLOCKS
+    delay = timedelta(seconds=settings.LOGSITE_HOT_INDEX_DELAY_SECONDS)
+    started = time.monotonic()
+    built = dropped = 0
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT set_config('maintenance_work_mem', %s, false)", (work_mem,))
+        cur.execute("SELECT max(day) FROM log_partitions")
+        today = cur.fetchone()[0]
+        cur.execute(
+            "SELECT max(ts) FROM logs WHERE ts >= %s", (datetime.combine(today, datetime.min.time(), UTC),)
+        )
+        now = cur.fetchone()[0] - timedelta(minutes=open_minutes)
+        for day in hot_index.days_to_index(cur, today, 0):
+            for leaf, blk in hot_index.day_indexes(cur, day):
+                if blk.hi > now - delay:
+                    hot_index.drop_index(cur, blk.index_name(leaf))
+            done = hot_index.index_day(conn, day, now, sizes, delay)
+            print(f"  hot blocks {done}", file=sys.stderr, flush=True)
+            built += len(done["blocks_built"])
+            dropped += done["indexes_dropped"]
+        blocks = hot_index.indexed_spans(cur)
+        newest = max((hi for _, hi in blocks), default=datetime.combine(today, datetime.min.time(), UTC))
+        cur.execute("SELECT count(*) FROM logs WHERE ts >= %s", (newest,))
+        open_lines = cur.fetchone()[0]
+    return {
+        "blocks": [f"{lo:%H:%M}-{hi:%H:%M}" for lo, hi in blocks],
+        "built": built,
+        "dropped": dropped,
+        "open_lines": open_lines,
+        "seconds": time.monotonic() - started,
+    }

@@ -12,6 +12,7 @@ SCHEDULES = [
     ("logsite: create partitions ahead", "ingest.create_partitions_ahead", 3600),
     ("logsite: seal partitions", "ingest.seal_partitions", 3600),
     ("logsite: roll up hot days", "ingest.roll_up_hot_days", 300),
+    ("logsite: index hot blocks", "ingest.index_hot_blocks", 60),
     ("logsite: apply retention", "ingest.apply_retention", 3600),
     ("logsite: expire containers", "ingest.expire_containers", 6 * 3600),
     ("logsite: prune ledger", "ingest.prune_ledger", 6 * 3600),

@@ -16,7 +16,7 @@ from ingest.retention import containers, ledger
 from ingest.retention.apply import run_retention
 from ingest.retention.load import load_rules
 from ingest.retention.plan import decide
-from ingest.store import bucket_counts, partitions, sealing
+from ingest.store import bucket_counts, hot_index, partitions, sealing
 
 
 def _today() -> date:
@@ -71,6 +71,34 @@ def seal_partitions(self) -> dict:
         return {"sealed": sealed, "skipped": skipped, "rolled_up": [d.isoformat() for d in missing]}
 
     return run_job("seal_partitions", self.request.id, job)
+
+
+@shared_task(bind=True, name="ingest.index_hot_blocks")
+def index_hot_blocks(self) -> dict:
+    """Partial trigram indexes on the hot days' cooled blocks (ingest/store/hot_index.py)."""
+
+    def job(conn):
+        if not settings.LOGSITE_HOT_INDEX_BLOCKS:
+            return {"days": []}
+        now = timezone.now()
+        with conn.cursor() as cur:
+            days = hot_index.days_to_index(cur, now.date(), settings.LOGSITE_HOT_DAYS)
+            cur.execute(
+                "SELECT set_config('maintenance_work_mem', %s, false)", (settings.LOGSITE_SEAL_WORK_MEM,)
+            )
+        done = [
+            hot_index.index_day(
+                conn,
+                day,
+                now,
+                settings.LOGSITE_HOT_INDEX_BLOCKS,
+                timedelta(seconds=settings.LOGSITE_HOT_INDEX_DELAY_SECONDS),
+            )
+            for day in days
+        ]
+        return {"days": [d for d in done if d["blocks_built"] or d["indexes_dropped"]]}
+
+    return run_job("index_hot_blocks", self.request.id, job)
 
 
 @shared_task(bind=True, name="ingest.roll_up_hot_days")

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from logsite.env import (
+    ConfigError,
     celery_broker_url,
     check_redis_url,
     env_bool,
@@ -168,8 +169,21 @@ LOGSITE_FORWARD_INLINE_RETRY_SECONDS = env_int("LOGSITE_FORWARD_INLINE_RETRY_SEC
 LOGSITE_RETENTION_DAYS = env_int("LOGSITE_RETENTION_DAYS", 30, minimum=0)
 # Days before today that stay unsealed (no trigram index) because lines still arrive for them.
 LOGSITE_HOT_DAYS = env_int("LOGSITE_HOT_DAYS", 1, minimum=0)
-# maintenance_work_mem for building a sealed day's trigram indexes.
+# maintenance_work_mem for building a sealed day's trigram indexes (and a hot day's blocks).
 LOGSITE_SEAL_WORK_MEM = env_str("LOGSITE_SEAL_WORK_MEM", "256MB")
+# Hot days get a partial trigram index per block of time once the block ended
+# LOGSITE_HOT_INDEX_DELAY_SECONDS ago (ingest/store/hot_index.py): block lengths in minutes,
+# finest first, each a multiple of the one before and dividing a day; empty = no block indexes.
+LOGSITE_HOT_INDEX_BLOCKS = [
+    int(v) if v.isdigit() else 0 for v in env_list("LOGSITE_HOT_INDEX_BLOCKS", ["15", "60", "360"])
+]
+for _finer, _size in zip([None, *LOGSITE_HOT_INDEX_BLOCKS], LOGSITE_HOT_INDEX_BLOCKS, strict=False):
+    if _size <= 0 or 1440 % _size or (_finer and (_size <= _finer or _size % _finer)):
+        raise ConfigError(
+            f"LOGSITE_HOT_INDEX_BLOCKS={os.environ.get('LOGSITE_HOT_INDEX_BLOCKS')!r}: list block lengths in "
+            "minutes, finest first, each dividing a day and a multiple of the one before (e.g. 15,60,360)"
+        )
+LOGSITE_HOT_INDEX_DELAY_SECONDS = env_int("LOGSITE_HOT_INDEX_DELAY_SECONDS", 60, minimum=0)
 
 LOGGING = {
     "version": 1,

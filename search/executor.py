@@ -12,6 +12,7 @@ Histograms of container-only queries read sealed days from their rollup
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
+from ingest.store import hot_index
 from ingest.store.schema import STREAM_NAMES
 from search import walk
 from search.histogram import BUCKETS, count_buckets
@@ -52,6 +53,10 @@ class Extent:
     newest_arrival: datetime | None
     # The containers' lines per second on the newest day counted when it was sealed.
     lines_per_second: float | None
+    # [start, end) of each sealed day: one trigram index per leaf answers any window in it.
+    sealed_days: list[tuple[datetime, datetime]] = field(default_factory=list)
+    # The hot days' indexed blocks (ingest/store/hot_index.py).
+    hot_blocks: list[tuple[datetime, datetime]] = field(default_factory=list)
 
 
 def stored_extent(cur, ckeys: list[int]) -> Extent | None:
@@ -60,17 +65,22 @@ def stored_extent(cur, ckeys: list[int]) -> Extent | None:
         "SELECT (SELECT min(day) FROM log_partitions), (SELECT max(day) FROM log_partitions), "
         "(SELECT max(last_seen) FROM containers WHERE id = ANY(%(k)s)), "
         "(SELECT sum(rows) FROM log_day_counts "
-        " WHERE day = (SELECT max(day) FROM log_day_counts) AND ckey = ANY(%(k)s))",
-        {"k": list(ckeys)},
+        " WHERE day = (SELECT max(day) FROM log_day_counts) AND ckey = ANY(%(k)s)), "
+        "(SELECT array_agg(day ORDER BY day) FROM log_partitions WHERE sealed_at IS NOT NULL), "
+        f"({hot_index.VALID_BLOCKS_SQL})",
+        {"k": list(ckeys), "block_names": hot_index.BLOCK_NAMES},
     )
-    first, last, arrival, rows = cur.fetchone()
+    first, last, arrival, rows, sealed, blocks = cur.fetchone()
     if first is None:
         return None
+    starts = [datetime.combine(day, time(), UTC) for day in sealed or ()]
     return Extent(
         datetime.combine(first, time(), UTC),
         datetime.combine(last, time(), UTC) + timedelta(days=1),
         arrival,
         float(rows) / 86400 if rows else None,
+        [(start, start + timedelta(days=1)) for start in starts],
+        hot_index.block_spans(blocks, set(sealed or ())),
     )
 
 
@@ -153,21 +163,27 @@ def search_page(
         if newest_first and before is None:
             anchor = min(now, extent.newest_arrival or now)
         first = walk.first_width(extent.lines_per_second)
-        steps = walk.windows(lo, hi, newest_first, anchor, first)
+        spans = extent.sealed_days + extent.hot_blocks
+        steps = walk.windows(lo, hi, newest_first, anchor, first, spans)
+        edges = sorted({edge for span in extent.hot_blocks for edge in span})
         window = next(steps, None)
         while window is not None:
-            sql_text, params = build_search_sql(
-                node,
-                tenants,
-                ckeys,
-                limit - len(rows),
-                before=before,
-                newest_first=newest_first,
-                now=now,
-                window=window,
-            )
-            cur.execute(sql_text, params)
-            rows += [row_dict(r) for r in cur.fetchall()]
+            for piece in walk.split(window, edges, newest_first):
+                sql_text, params = build_search_sql(
+                    node,
+                    tenants,
+                    ckeys,
+                    limit - len(rows),
+                    before=before,
+                    newest_first=newest_first,
+                    now=now,
+                    window=piece,
+                    indexed=walk.covered(piece, spans),
+                )
+                cur.execute(sql_text, params)
+                rows += [row_dict(r) for r in cur.fetchall()]
+                if len(rows) >= limit:
+                    break
             try:
                 window = steps.send((len(rows), limit - len(rows)))
             except StopIteration:

@@ -3,14 +3,17 @@
 A query that only names containers (or nothing) counts the same rows every time, so sealed
 days answer it from their 5-minute or 1-hour rollup (ingest/store/bucket_counts.py) plus the few lines
 that arrived after the rollup was built; days without a rollup (the hot day) and every query
-with line filters are counted from `logs`.
+with line filters are counted from `logs`, one query per hot block (whose trigram index then
+serves it) and one for the rest.
 """
 
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
+from itertools import pairwise
 
 from psycopg import sql
 
+from ingest.store import hot_index
 from ingest.store.bucket_counts import ORIGIN
 from search.querylang import Node
 from search.querylang.nodes import is_container_level
@@ -38,7 +41,10 @@ def count_buckets(
     counts: Counter = Counter()
     rolled = rolled_days(cur) if bucket in ROLLUP_SPAN and is_container_level(node) else {}
     if not rolled:
-        _count_logs(cur, counts, node, tenants, ckeys, bucket, now)
+        # Cut at the hot days' indexed blocks, whose partial trigram indexes serve only a
+        # query whose time bounds lie within one (ingest/store/hot_index.py).
+        for window in _block_cuts(cur):
+            _count_logs(cur, counts, node, tenants, ckeys, bucket, now, window)
         return counts
     _count_rollup(cur, counts, list(rolled), tenants, ckeys, bucket)
     _count_late(cur, counts, node, tenants, ckeys, bucket, now, rolled)
@@ -49,6 +55,19 @@ def count_buckets(
             window = (start, start + timedelta(days=1))
             _count_logs(cur, counts, node, tenants, ckeys, bucket, now, window)
     return counts
+
+
+def _block_cuts(cur) -> list[tuple[datetime, datetime] | None]:
+    """Windows tiling every stored day, cut at the hot blocks' edges; [None] without blocks."""
+    edges = sorted({edge for span in hot_index.indexed_spans(cur) for edge in span})
+    if not edges:
+        return [None]
+    cur.execute("SELECT min(day), max(day) FROM log_partitions")
+    first, last = cur.fetchone()
+    lo = min(datetime.combine(first, time(), UTC), edges[0])
+    hi = max(datetime.combine(last, time(), UTC) + timedelta(days=1), edges[-1])
+    cuts = [lo, *edges, hi]
+    return [(a, b) for a, b in pairwise(cuts) if a < b]
 
 
 def rolled_days(cur) -> dict:

@@ -10,6 +10,7 @@ Histograms then read the day from a 5-minute rollup (ingest/store/bucket_counts.
 The index keeps GIN's fastupdate (the default): a late line with many distinct trigrams costs
 ~10x more when inserted straight into the index, while the pending list it waits in costs a
 search of the day little (measured: docs/decisions/0002-retention.md).
+The hot day's partial block indexes (hot_index.py) are dropped once the full index is valid.
 Each step is idempotent; an interrupted concurrent build leaves an invalid index that the
 next run drops and builds again.
 """
@@ -19,7 +20,7 @@ from datetime import date, timedelta
 
 from psycopg import sql
 
-from ingest.store import bucket_counts, day_counts
+from ingest.store import bucket_counts, day_counts, hot_index
 from ingest.store.partitions import leaf_names, partition_name, relation_state, ts_brin_sql
 
 
@@ -44,10 +45,12 @@ def seal_day(conn, day: date, maintenance_work_mem: str | None = None) -> dict |
             return None
         if maintenance_work_mem:
             cur.execute("SELECT set_config('maintenance_work_mem', %s, false)", (maintenance_work_mem,))
-        built, index_s, vacuum_s = 0, 0.0, 0.0
+        built, dropped, index_s, vacuum_s = 0, 0, 0.0, 0.0
         for leaf in leaf_names(cur, name):
             started = time.monotonic()
             built += _ensure_trgm_index(cur, leaf)
+            # The full index answers every window now; the hot blocks' would only cost inserts.
+            dropped += hot_index.drop_leaf_blocks(cur, leaf)
             # Days created before the ts BRIN existed get it here.
             cur.execute(ts_brin_sql(leaf, concurrently=True))
             index_s += time.monotonic() - started
@@ -63,6 +66,7 @@ def seal_day(conn, day: date, maintenance_work_mem: str | None = None) -> dict |
     return {
         "day": day.isoformat(),
         "indexes_built": built,
+        "blocks_dropped": dropped,
         "rows": rows,
         "index_s": round(index_s, 1),
         "vacuum_s": round(vacuum_s, 1),

@@ -42,6 +42,10 @@ from .textmatch import glob_to_like, like_escape
 from .values import format_json_number, resolve_time
 
 MAX_LIMIT = 10_000
+# A constant list of more container keys than this almost surely names every hash leaf (8 by
+# default), so it prunes nothing, while planning it costs ~0.1 ms a leaf (200 keys: a third of
+# a rare term's planning); the tenant-checked key array filters the rows just the same.
+PRUNE_KEYS_MAX = 64
 LOG_COLUMNS = ("ckey", "id", "ts", "ts_ns", "stream", "level", "flags", "line", "attrs")
 _STREAM_CODES = {"stdout": 1, "stderr": 2}
 # "Higher" levels are more important, which is a *lower* syslog number.
@@ -85,17 +89,32 @@ def build_search_sql(
     newest_first: bool = True,
     now: datetime | None = None,
     window: tuple[datetime, datetime] | None = None,
+    indexed: bool = False,
 ) -> tuple[sql.Composed, Params]:
     """One page of matching lines, newest first (or oldest first).
 
     `before` is the (ts, id) of the last row of the previous page; the page holds the rows
     strictly past it in the chosen order. `now` anchors since:2h and must be the value given
     to compile_matcher when the two are compared. `window` [start, end) restricts the page to
-    one slice of time (one day's partition) so a caller can walk partitions newest first."""
+    one slice of time (one day's partition) so a caller can walk partitions newest first.
+    `indexed` says a trigram index covers the whole window, which makes the ASCII prefilter of
+    words (see _line_filter) planning cost only."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     p = _Params()
-    where = build_where(node, tenants, ckeys, p, now=now, window=window)
+    where = build_where(
+        node,
+        tenants,
+        ckeys,
+        p,
+        now=now,
+        window=window,
+        # Unindexed windows keep it: without it the planner misjudges how many rows the key
+        # array leaves and reads the window through the (ckey, ts, id) btree, one descent per
+        # container and leaf, instead of the ts BRIN.
+        key_list=len(ckeys) <= PRUNE_KEYS_MAX or not indexed,
+        prefilter=not indexed,
+    )
     if before is not None:
         ts_ph, id_ph = p(before[0]), p(int(before[1]))
         # The plain ts bound is redundant with the row comparison but lets the planner prune days.
@@ -122,23 +141,27 @@ def build_where(
     p: "_Params | None" = None,
     now: datetime | None = None,
     window: tuple[datetime, datetime] | None = None,
+    key_list: bool = True,
+    prefilter: bool = True,
 ) -> sql.Composed:
-    """The WHERE clause (over `logs l`) shared by pages, counts, histograms and exports."""
+    """The WHERE clause (over `logs l`) shared by pages, counts, histograms and exports.
+    Without `key_list` the keys are checked only through the tenant-checked array."""
     now = now or datetime.now(UTC)
     p = p if p is not None else _Params()
     tenant_ph = p(list(tenants))
     ckeys_ph = p([int(k) for k in ckeys])
     where: list[sql.Composable] = [
-        # A constant list lets the planner prune hash partitions...
-        sql.SQL("l.ckey = ANY({}::bigint[])").format(ckeys_ph),
-        # ...and this keeps other tenants out even if a caller passes someone else's keys.
+        # This keeps other tenants out even if a caller passes someone else's keys...
         sql.SQL(
             "l.ckey = ANY(ARRAY(SELECT c.id FROM containers c"
             " WHERE c.id = ANY({}::bigint[]) AND c.tenant = ANY({}::text[])))"
         ).format(ckeys_ph, tenant_ph),
     ]
+    if key_list:
+        # ...and a constant list lets the planner prune hash partitions.
+        where.insert(0, sql.SQL("l.ckey = ANY({}::bigint[])").format(ckeys_ph))
     terms = node.terms if isinstance(node, And) else (node,)
-    where += [_line_filter(t, p, tenant_ph, now) for t in terms if not is_container_level(t)]
+    where += [_line_filter(t, p, tenant_ph, now, prefilter) for t in terms if not is_container_level(t)]
     if window is not None:
         where.append(sql.SQL("l.ts >= {} AND l.ts < {}").format(p(window[0]), p(window[1])))
     return sql.SQL(" AND ").join(where)
@@ -199,13 +222,15 @@ def _container_atom(node: Node, p: _Params) -> sql.Composable:
 # --- lines --------------------------------------------------------------------------------------
 
 
-def _line_filter(node: Node, p: _Params, tenant_ph: sql.Placeholder, now: datetime) -> sql.Composable:
+def _line_filter(
+    node: Node, p: _Params, tenant_ph: sql.Placeholder, now: datetime, prefilter: bool = True
+) -> sql.Composable:
     if isinstance(node, And):
-        return _join([_line_filter(t, p, tenant_ph, now) for t in node.terms], "AND")
+        return _join([_line_filter(t, p, tenant_ph, now, prefilter) for t in node.terms], "AND")
     if isinstance(node, Or):
-        return _join([_line_filter(t, p, tenant_ph, now) for t in node.terms], "OR")
+        return _join([_line_filter(t, p, tenant_ph, now, prefilter) for t in node.terms], "OR")
     if isinstance(node, Not):
-        return sql.SQL("NOT ({})").format(_line_filter(node.term, p, tenant_ph, now))
+        return sql.SQL("NOT ({})").format(_line_filter(node.term, p, tenant_ph, now, prefilter))
     if isinstance(node, ContainerIs | LabelIs | MetaIs):
         return sql.SQL(
             "l.ckey IN (SELECT c.id FROM containers c WHERE c.tenant = ANY({}::text[]) AND {})"
@@ -213,13 +238,14 @@ def _line_filter(node: Node, p: _Params, tenant_ph: sql.Placeholder, now: dateti
     if isinstance(node, Text):
         # '%' || value || '%' with the value LIKE-escaped: pg_trgm's GIN index can serve it.
         exact = sql.SQL("l.line ILIKE '%%' || {} || '%%'").format(p(like_escape(node.value)))
-        if not node.value.isascii():
+        if not node.value.isascii() or not prefilter:
             return exact
         # ILIKE lowers every character of the line (~0.7 us a line); under COLLATE "C" it
         # lowers ASCII only and runs ~2.5x faster. For an ASCII term the two agree but for
         # the two characters that lower to ASCII letters (U+0130 -> i, U+212A -> k), so
         # with i and k as `_` the fast form rejects what the exact one would, first; where
-        # the trigram index serves the exact form it only rechecks the index's candidates.
+        # the trigram index serves the exact form it only rechecks the index's candidates
+        # (and costs ~0.05 ms a leaf to plan, so windows a trigram index covers go without).
         loose = like_escape(node.value).translate(_LOWERS_TO_ASCII)
         return sql.SQL("(l.line COLLATE \"C\" ILIKE '%%' || {} || '%%' AND {})").format(p(loose), exact)
     if isinstance(node, Regex):

@@ -60,3 +60,56 @@ def test_a_seen_rate_sizes_the_next_window():
     assert walk.FIRST * 9 <= width <= walk.FIRST * 9 * walk.SPARE
     assert walk.next_width(walk.FIRST, walk.FIRST, 99, 1) == walk.FIRST * 2
     assert walk.next_width(walk.FIRST, walk.FIRST, 1, 99) == walk.FIRST * walk.GROW_MAX
+
+
+def test_split_cuts_a_window_at_the_edges_inside_it_in_reading_order():
+    hour = timedelta(hours=1)
+    edges = [LO - hour, LO + hour, LO + 2 * hour, LO + 3 * hour]
+    window = (LO, LO + 2.5 * hour)
+    assert walk.split(window, edges, False) == [
+        (LO, LO + hour),
+        (LO + hour, LO + 2 * hour),
+        (LO + 2 * hour, LO + 2.5 * hour),
+    ]
+    assert walk.split(window, edges, True) == walk.split(window, edges, False)[::-1]
+    assert walk.split(window, [], True) == [window]
+
+
+def test_a_window_reaches_to_the_edge_of_an_indexed_span_while_nothing_matched():
+    day = timedelta(days=1)
+    spans = [(LO + n * day, LO + (n + 1) * day) for n in range(7)]
+    seen = drive(walk.windows(LO, HI, True, spans=spans), lambda w: 0)
+    # The first window is the usual small one (a common term stops there); after it each
+    # window ends at a day's start, so a rare term reads each indexed day in one query.
+    assert seen[0] == (HI - walk.FIRST, HI)
+    assert [start for start, _ in seen[1:]] == [LO + n * day for n in range(6, -1, -1)]
+    seen = drive(walk.windows(LO, HI, False, spans=spans), lambda w: 0)
+    assert [end for _, end in seen[1:]] == [LO + n * day for n in range(1, 8)]
+
+
+def test_a_window_stops_short_of_a_span_edge_that_would_hold_more_than_the_page():
+    day = timedelta(days=1)
+    spans = [(LO, HI)]
+    # One hit a second: reaching to LO would fetch far more than the 100 rows a page needs.
+    seen = drive(walk.windows(LO, HI, True, spans=spans), lambda w: int((w[1] - w[0]).total_seconds()))
+    assert seen[0] == (HI - walk.FIRST, HI)
+    assert len(seen) == 2
+    assert seen[1][0] > HI - day
+
+
+def test_covered_asks_whether_spans_cover_all_of_a_window():
+    hour = timedelta(hours=1)
+    spans = [(LO, LO + hour), (LO + hour, LO + 3 * hour), (LO + 4 * hour, LO + 5 * hour)]
+    assert walk.covered((LO, LO + 3 * hour), spans)
+    assert walk.covered((LO + 0.5 * hour, LO + 2 * hour), spans)
+    assert not walk.covered((LO + 2 * hour, LO + 4.5 * hour), spans)
+    assert not walk.covered((LO - hour, LO + hour), spans)
+    assert not walk.covered((LO, LO + hour), [])
+
+
+def test_the_first_window_reaches_to_a_span_edge_only_if_that_at_most_doubles_it():
+    hour, minute = timedelta(hours=1), timedelta(minutes=1)
+    spans = [(HI - hour, HI)]
+    assert next(walk.windows(LO, HI, True, first=40 * minute, spans=spans)) == (HI - hour, HI)
+    assert next(walk.windows(LO, HI, True, first=20 * minute, spans=spans)) == (HI - 20 * minute, HI)
+    assert next(walk.windows(LO, HI, False, first=40 * minute, spans=[(LO, LO + hour)])) == (LO, LO + hour)

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from search.querylang import QueryError, compile_matcher, parse
+from search.querylang import sql as sqlmod
 from search.querylang.nodes import Node
 from search.querylang.sql import MAX_LIMIT, build_search_sql, container_sql
 from tests.search.querylang import dataset as ds
@@ -190,6 +191,31 @@ def test_it_keeps_other_tenants_out(dataset):
         assert {r[1] for r in cur.fetchall()} == beta_rows
     # No tenants, no rows.
     assert sql_ids(parse(""), []) == []
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_without_the_constant_key_list_or_the_prefilter_it_finds_the_same(dataset, monkeypatch, indexed):
+    # In windows a trigram index covers, past PRUNE_KEYS_MAX keys only the tenant-checked key
+    # array filters containers, and words go without the ASCII prefilter.
+    monkeypatch.setattr(sqlmod, "PRUNE_KEYS_MAX", 0)
+    for query in [*QUERIES, "container:web-1 error", "-tenant:acme timeout"]:
+        node = parse(query)
+        with connection.cursor() as cur:
+            query_sql, params = container_sql(node, ALL_TENANTS)
+            cur.execute(query_sql, params)
+            ckeys = [r[0] for r in cur.fetchall()]
+            query_sql, params = build_search_sql(
+                node, ALL_TENANTS, ckeys, MAX_LIMIT, now=ds.NOW, indexed=indexed
+            )
+            # Unindexed windows keep the list (it steers the planner to the ts BRIN).
+            assert (b"l.ckey = ANY(%(p1)s::bigint[])" in query_sql.as_bytes(cur.cursor)) is not indexed
+            cur.execute(query_sql, params)
+            assert [r[1] for r in cur.fetchall()] == python_ids(dataset, node, ALL_TENANTS), query
+    beta_ckeys = [k for k, tenant in dataset.ckeys.items() if tenant == "beta"]
+    with connection.cursor() as cur:
+        query_sql, params = build_search_sql(parse(""), ["acme"], beta_ckeys, 100, now=ds.NOW)
+        cur.execute(query_sql, params)
+        assert cur.fetchall() == []
 
 
 def test_it_treats_hostile_values_as_data(dataset):
