@@ -10,6 +10,8 @@ from datetime import date, timedelta
 from django.conf import settings
 from psycopg import sql
 
+from ingest.store.schema import LINE_STATISTICS
+
 DAY_US = 86_400_000_000
 
 
@@ -44,6 +46,12 @@ def ensure_day(cur, day: date, hash_partitions: int | None = None) -> bool:
         )
     for remainder in range(modulus):
         _ensure_leaf(cur, name, modulus, remainder)
+    # Not inherited from `logs`; set on the day, it reaches every leaf (see LINE_STATISTICS).
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ALTER COLUMN line SET STATISTICS {}").format(
+            sql.Identifier(name), sql.Literal(LINE_STATISTICS)
+        )
+    )
     if state != "attached":
         start = day.isoformat() + " 00:00:00+00"
         end = (day + timedelta(days=1)).isoformat() + " 00:00:00+00"

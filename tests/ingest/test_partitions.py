@@ -10,6 +10,7 @@ from ingest.normalize import Limits
 from ingest.pipeline import Pipeline
 from ingest.record import Record
 from ingest.store import partitions
+from ingest.store.schema import LINE_STATISTICS
 from ingest.store.spool import Spool
 from ingest.store.writer import BatchWriter, conninfo_from_settings
 
@@ -108,6 +109,21 @@ def test_it_creates_a_new_day_with_all_its_buckets_on_first_write(tmp_path, days
         assert cur.fetchone() == (PAST_DAY,)
         cur.execute("SELECT DISTINCT tableoid::regclass::text FROM logs")
         assert [row[0] for row in cur.fetchall()] == [bucket_of(ckey_of("c1"), PAST_DAY)]
+
+
+def test_a_new_day_plans_line_searches_without_a_full_histogram(tmp_path, days):
+    days.append(PAST_DAY)
+    with connection.cursor() as cur:
+        partitions.drop_day(cur, PAST_DAY)
+        partitions.ensure_day(cur, PAST_DAY)
+        cur.execute(
+            "SELECT c.relname, a.attstattarget FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " WHERE a.attname = 'line' AND c.relname LIKE %s",
+            (partitions.partition_name(PAST_DAY) + "%",),
+        )
+        targets = dict(cur.fetchall())
+    assert set(targets) == expected_leaves(PAST_DAY) | {partitions.partition_name(PAST_DAY)}
+    assert set(targets.values()) == {LINE_STATISTICS}
 
 
 def test_it_stores_new_containers_in_every_bucket_of_an_existing_day(tmp_path, days):
