@@ -52,8 +52,6 @@ def build(force: bool = False) -> bool:
                 "-shared",
                 f"-I{sysconfig.get_paths()['include']}",
                 f'-DSOURCE_SHA256="{sha}"',
-                # A greppable stamp (built_sha256), kept in the binary by `used`.
-                f'-DSOURCE_STAMP="SOURCE_SHA256={sha}"',
                 *map(str, sources()),
                 "-o",
                 tmp,

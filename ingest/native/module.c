@@ -7,12 +7,8 @@
 #ifndef SOURCE_SHA256
 #define SOURCE_SHA256 "unknown"
 #endif
-#ifndef SOURCE_STAMP
-#define SOURCE_STAMP "SOURCE_SHA256=unknown"
-#endif
-
 /* Lets the build read which sources a binary came from without importing it. */
-__attribute__((used)) static const char source_stamp[] = SOURCE_STAMP;
+__attribute__((used)) static const char source_stamp[] = "SOURCE_SHA256=" SOURCE_SHA256;
 
 static PyMethodDef methods[] = {
     {"configure", record_configure, METH_VARARGS,

@@ -383,8 +383,9 @@ encode_rows(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_TypeError, "row line/raw must be bytes and attrs str or None");
             return NULL;
         }
-        /* count, 6 fixed fields (len + value), level, flags, 3 lengths */
-        total += 2 + (4 + 8) * 4 + (4 + 2) * 2 + 6 + 6 + 4 + PyBytes_GET_SIZE(line) + 4 + 4;
+        /* count, 6 fixed fields (len + value), level (NULL or a value), flags, 3 lengths */
+        total += 2 + (4 + 8) * 4 + (4 + 2) * 2 + (PyTuple_GET_ITEM(row, 4) == Py_None ? 4 : 6) + 6 + 4
+                 + PyBytes_GET_SIZE(line) + 4 + 4;
         if (check_len(PyBytes_GET_SIZE(line)) < 0)
             return NULL;
         if (attrs != Py_None) {
@@ -440,7 +441,6 @@ encode_rows(PyObject *self, PyObject *args)
         p = put32(p, 2); p = put16(p, (int)stream);
         if (level < 0) {
             p = put32(p, -1);
-            total -= 2;  /* sized for a value */
         } else {
             p = put32(p, 2); p = put16(p, level);
         }
@@ -475,8 +475,6 @@ encode_rows(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_SystemError, "rowcodec: COPY payload size mismatch");
         goto error;
     }
-    if (_PyBytes_Resize(&out, total) < 0)
-        return NULL;
     return out;
 error:
     Py_DECREF(out);
