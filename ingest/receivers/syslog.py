@@ -372,10 +372,20 @@ _HEADS_KEPT = 4096
 
 
 class _Heads(dict):
-    """(PRI, host, tag, peer) of Docker's RFC 5424 → Record's remaining fields, positionally;
-    None when the general parser must handle such messages (a tag not of the template)."""
+    """Per peer: b"<PRI> <host> <tag>" of Docker's RFC 5424 (none holds a space) → Record's
+    remaining fields, positionally; None when the general parser must handle such messages (a
+    tag not of the template). Shared by the Python loop and the C decoder."""
 
-    def add(self, pri, host, app, peer, tags, tenant, driver_id) -> tuple | None:
+    def of(self, peer: str) -> dict[bytes, tuple | None]:
+        heads = self.get(peer)
+        if heads is None:
+            if len(self) >= _HEADS_KEPT:
+                self.clear()
+            heads = self[peer] = {}
+        return heads
+
+    @staticmethod
+    def add(heads: dict, key: bytes, pri, host, app, peer, tags, tenant, driver_id) -> tuple | None:
         fields = tags.record_fields(app) if app != b"-" else None
         number = int(pri)
         tail = None
@@ -391,9 +401,9 @@ class _Heads(dict):
             }
             defaults = {f.name: f.default for f in dataclasses.fields(Record)}
             tail = tuple(values[name] if name in values else defaults[name] for name in _TAIL)
-        if len(self) >= _HEADS_KEPT:
-            self.clear()
-        self[pri, host, app, peer] = tail
+        if len(heads) >= _HEADS_KEPT:
+            heads.clear()
+        heads[key] = tail
         return tail
 
 
@@ -410,8 +420,6 @@ class SyslogReceiver(SocketReceiver):
         self.tags = TagTemplate(driver.options.get("tag_template", DEFAULT_TAG_TEMPLATE))
         self.max_message_bytes = int(driver.options.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
         self._heads = _Heads()
-        # The C decoder's view of the same heads: per peer, keyed b"<pri> <host> <tag>".
-        self._native_heads: dict[str, dict[bytes, tuple | None]] = {}
 
     def _decode(self, frames: list[bytes], peer: str, received_ns: int) -> list[Record]:
         if native is not None and type(frames) is list:
@@ -423,17 +431,10 @@ class SyslogReceiver(SocketReceiver):
         _decode_python, in order: the same Records."""
         records: list[Record] = []
         owner = (self.tags, self.driver.tenant or "default", self.driver.id)
-        heads = self._native_heads.get(peer)
-        if heads is None:
-            if len(self._native_heads) >= _HEADS_KEPT:
-                self._native_heads.clear()
-            heads = self._native_heads[peer] = {}
+        heads = self._heads.of(peer)
 
         def add_head(key, pri, host, app):
-            if len(heads) >= _HEADS_KEPT:
-                heads.clear()
-            tail = heads[key] = self._heads.add(pri, host, app, peer, *owner)
-            return tail
+            return _Heads.add(heads, key, pri, host, app, peer, *owner)
 
         def general(frame):
             records.extend(self._decode_python([frame], peer, received_ns))
@@ -445,7 +446,7 @@ class SyslogReceiver(SocketReceiver):
     def _decode_python(self, frames: list[bytes], peer: str, received_ns: int) -> list[Record]:
         records = []
         tags, tenant, driver_id = self.tags, self.driver.tenant or "default", self.driver.id
-        match, heads, append = _DOCKER_5424.match, self._heads, records.append
+        match, heads, append = _DOCKER_5424.match, self._heads.of(peer), records.append
         for frame in frames:
             # Docker's RFC 5424 from one container: everything but the time and the message
             # repeats, so the rest of the Record is built once per (PRI, host, tag) and the
@@ -453,10 +454,11 @@ class SyslogReceiver(SocketReceiver):
             m = match(frame[:-1] if frame.endswith(b"\n") else frame)
             if m is not None:
                 pri, stamp, host, app, message = m.groups()
+                key = b" ".join((pri, host, app))
                 try:
-                    tail = heads[pri, host, app, peer]
+                    tail = heads[key]
                 except KeyError:
-                    tail = heads.add(pri, host, app, peer, tags, tenant, driver_id)
+                    tail = _Heads.add(heads, key, pri, host, app, peer, tags, tenant, driver_id)
                 if tail is not None:
                     try:
                         ts_ns = None if stamp == b"-" else rfc3339_bytes_to_ns(stamp)
