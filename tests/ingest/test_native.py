@@ -12,8 +12,10 @@ from ingest.native import load
 from ingest.native.build import built_sha256
 from ingest.native.source import source_sha256
 from ingest.normalize import Limits, normalize_batch
+from ingest.receivers.dockertag import TagTemplate
 from ingest.record import Record
 from ingest.store import copy
+from tests.ingest.test_receiver_syslog import _receiver as syslog_receiver
 
 NOW = time.time_ns()
 LIMITS = Limits(max_line_bytes=64, max_ts_age_ns=86400 * 10**9)
@@ -180,30 +182,22 @@ _frames = st.one_of(
 )
 
 
-def _syslog_receiver(template: str):
-    from ingest.receivers.base import DriverConfig
-    from ingest.receivers.syslog import SyslogReceiver
-
-    driver = DriverConfig(7, "s", "syslog", "tcp://127.0.0.1:1", "team-a", "", {"tag_template": template})
-    return SyslogReceiver(driver, pipeline=None)
-
-
 @settings(max_examples=500, deadline=None)
 @given(
     st.lists(_frames, max_size=12),
-    st.sampled_from(["{{.ID}}", "{{.ImageName}}/{{.Name}}/{{.ID}}"]),
+    st.sampled_from([TagTemplate(), TagTemplate("{{.ImageName}}/{{.Name}}/{{.ID}}")]),
     st.sampled_from(["", "10.0.0.9"]),
 )
-def test_docker_5424_gives_the_python_records(frames, template, peer):
+def test_docker_5424_gives_the_python_records(frames, tags, peer):
     load.load(required=True)
-    fast, slow = _syslog_receiver(template), _syslog_receiver(template)
+    fast, slow = syslog_receiver(tags, "team-a"), syslog_receiver(tags, "team-a")
     for _ in range(2):  # the second pass is served from the receivers' header caches
         assert fast._decode_native(frames, peer, 5) == slow._decode_python(frames, peer, 5)
         assert (fast.stats.malformed, fast.stats.last_error) == (slow.stats.malformed, slow.stats.last_error)
 
 
 def test_the_syslog_receiver_uses_the_extension():
-    receiver = _syslog_receiver("{{.ID}}")
+    receiver = syslog_receiver(TagTemplate(), "team-a")
     frame = b"<30>1 2026-11-26T10:00:00.5Z host 0123456789ab 812 0123456789ab - hello"
     assert receiver._decode([frame], "", 5) == receiver._decode_native([frame], "", 5)
     assert load.load(required=True) is not None

@@ -420,6 +420,15 @@ def _chunk(n: int) -> str:
     return base64.b64encode(struct.pack("<QQ", 1767225600, n)).decode()
 
 
+def _gapped_fluentd(actors, ingest, port: int) -> tuple[str, int]:
+    """A fluentd driver whose acks to one connection keep a large gap (so the checks do not
+    depend on how fast a test runs) and whose silent shared connections close soon."""
+    options = {"ack_gap_ms": 3000, "shared_idle_close_s": 0.5}
+    driver, _ = make_driver("fluentd", f"127.0.0.1:{port}", tenant=actors.tenant_a, **options)
+    ingest([driver.id])
+    return ("127.0.0.1", port)
+
+
 def _store_alone(address, frame: bytes) -> dict:
     with socket.create_connection(address, timeout=30) as conn:
         conn.sendall(frame)
@@ -428,11 +437,7 @@ def _store_alone(address, frame: bytes) -> dict:
 
 @pytest.mark.django_db(transaction=True)
 def test_one_read_never_carries_the_acks_of_two_copiers(actors, ingest, unused_tcp_port):
-    # A large gap, so that the check below does not depend on how fast this test runs.
-    options = {"ack_gap_ms": 3000, "shared_idle_close_s": 0.5}
-    driver, _ = make_driver("fluentd", f"127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a, **options)
-    ingest([driver.id])
-    address = ("127.0.0.1", unused_tcp_port)
+    address = _gapped_fluentd(actors, ingest, unused_tcp_port)
     err, fragment = _acked("err-2", "stderr", _chunk(1)), _acked("f" * 16384, "stdout", _chunk(2), 1)
     # Both are stored already: their re-sends are answered without a commit in between, which
     # is how two acks came to be written back to back.
@@ -480,10 +485,7 @@ def test_it_stores_what_arrived_before_the_sender_reset_the_connection(actors, i
 def test_the_other_streams_ack_waits_even_when_its_message_came_after_ours(actors, ingest, unused_tcp_port):
     # A copier starved of CPU reads its ack late: by then the other stream's message may have
     # arrived after our ack was written, and its ack must still not join ours in one read.
-    options = {"ack_gap_ms": 3000, "shared_idle_close_s": 0.5}
-    driver, _ = make_driver("fluentd", f"127.0.0.1:{unused_tcp_port}", tenant=actors.tenant_a, **options)
-    ingest([driver.id])
-    address = ("127.0.0.1", unused_tcp_port)
+    address = _gapped_fluentd(actors, ingest, unused_tcp_port)
     out, err = _acked("out-1", "stdout", _chunk(21)), _acked("err-1", "stderr", _chunk(22))
     assert [_store_alone(address, f) for f in (out, err)] == [{"ack": _chunk(21)}, {"ack": _chunk(22)}]
 
