@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.ingest import cpu_s  # noqa: E402
-from ingest.store import hot_index, partitions  # noqa: E402
+from ingest.store import hot_index, partitions, trgm_index  # noqa: E402
 from ingest.store.copy import COPY_SQL, encode_rows  # noqa: E402
 from ingest.store.schema import CREATE_LOGS  # noqa: E402
 
@@ -78,7 +78,7 @@ def set_blocks(conn, leaves: list[str], hours: list[int]) -> None:
                 if h in hours:
                     hot_index.ensure_block_index(cur, leaf, block, None)
                 else:
-                    hot_index.drop_index(cur, block.index_name(leaf))
+                    trgm_index.drop(cur, block.index_name(leaf))
 
 
 def copy_cost(url: str, data: list[bytes]) -> tuple[float, float]:

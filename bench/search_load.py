@@ -189,7 +189,7 @@ def index_hot(conninfo: str, work_mem: str, open_minutes: int) -> dict:
     length plus the delay). Blocks of a previous run that end later are dropped first."""
     from django.conf import settings
 
-    from ingest.store import hot_index
+    from ingest.store import hot_index, trgm_index
 
     sizes = settings.LOGSITE_HOT_INDEX_BLOCKS
     delay = timedelta(seconds=settings.LOGSITE_HOT_INDEX_DELAY_SECONDS)
@@ -206,7 +206,7 @@ def index_hot(conninfo: str, work_mem: str, open_minutes: int) -> dict:
         for day in hot_index.days_to_index(cur, today, 0):
             for leaf, blk in hot_index.day_indexes(cur, day):
                 if blk.hi > now - delay:
-                    hot_index.drop_index(cur, blk.index_name(leaf))
+                    trgm_index.drop(cur, blk.index_name(leaf))
             done = hot_index.index_day(conn, day, now, sizes, delay)
             print(f"  hot blocks {done}", file=sys.stderr, flush=True)
             built += len(done["blocks_built"])

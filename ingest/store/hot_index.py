@@ -36,6 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from psycopg import sql
 
+from ingest.store import trgm_index
 from ingest.store.partitions import leaf_names, partition_name
 
 # `{leaf}_trgm_HHMM_HHMM`: the block's first and last minute of the UTC day (2400 = midnight).
@@ -150,7 +151,7 @@ def index_day(conn, day: date, now: datetime, sizes: list[int], delay: timedelta
                 if other_leaf == leaf
             )
             if replaced or not valid:
-                drop_index(cur, block.index_name(leaf))
+                trgm_index.drop(cur, block.index_name(leaf))
                 dropped += 1
     return {
         "day": day.isoformat(),
@@ -162,22 +163,8 @@ def index_day(conn, day: date, now: datetime, sizes: list[int], delay: timedelta
 
 def ensure_block_index(cur, leaf: str, block: Block, valid: bool | None) -> bool:
     """True when the index was (re)built."""
-    if valid:
-        return False
-    name = block.index_name(leaf)
-    if valid is not None:  # an interrupted build: CONCURRENTLY left it invalid
-        drop_index(cur, name)
-    cur.execute(
-        sql.SQL(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} USING gin (line gin_trgm_ops) "
-            "WHERE ts >= {} AND ts < {}"
-        ).format(sql.Identifier(name), sql.Identifier(leaf), sql.Literal(block.lo), sql.Literal(block.hi))
-    )
-    return True
-
-
-def drop_index(cur, name: str) -> None:
-    cur.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
+    where = sql.SQL("ts >= {} AND ts < {}").format(sql.Literal(block.lo), sql.Literal(block.hi))
+    return trgm_index.ensure(cur, block.index_name(leaf), leaf, valid, where)
 
 
 def drop_leaf_blocks(cur, leaf: str) -> int:
@@ -189,7 +176,7 @@ def drop_leaf_blocks(cur, leaf: str) -> int:
     )
     names = [name for (name,) in cur.fetchall() if parse_index_name(name) is not None]
     for name in names:
-        drop_index(cur, name)
+        trgm_index.drop(cur, name)
     return len(names)
 
 

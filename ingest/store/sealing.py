@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 from psycopg import sql
 
-from ingest.store import bucket_counts, day_counts, hot_index
+from ingest.store import bucket_counts, day_counts, hot_index, trgm_index
 from ingest.store.partitions import leaf_names, partition_name, relation_state, ts_brin_sql
 
 
@@ -77,10 +77,4 @@ def _ensure_trgm_index(cur, leaf: str) -> bool:
     index = trgm_index_name(leaf)
     cur.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", (index,))
     row = cur.fetchone()
-    if row is not None and row[0]:
-        return False
-    if row is not None:
-        cur.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(index)))
-    create = sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} USING gin (line gin_trgm_ops)")
-    cur.execute(create.format(sql.Identifier(index), sql.Identifier(leaf)))
-    return True
+    return trgm_index.ensure(cur, index, leaf, None if row is None else row[0])
